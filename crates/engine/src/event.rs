@@ -1,0 +1,171 @@
+//! The event model: what the sensor tells the engine.
+//!
+//! Everything here is plain data (serde-serialisable so that traces can be recorded and
+//! replayed). Times are nanoseconds on a monotonic clock chosen by the producer; the engine
+//! only compares and subtracts them.
+
+use serde::{Deserialize, Serialize};
+
+/// Identity of a process that survives pid reuse: the pid plus its start time
+/// (field 22 of `/proc/PID/stat`, in clock ticks since boot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ProcId {
+    pub pid: u32,
+    pub start: u64,
+}
+
+/// Identity of a file: device and inode number. Stable across renames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FileKey {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// A process as the sensor first saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcInfo {
+    pub id: ProcId,
+    /// The parent, if known. `None` for pid 1 or when the parent could not be resolved.
+    pub parent: Option<ProcId>,
+    pub exe: String,
+    pub cmdline: Vec<String>,
+    pub uid: u32,
+    /// A boundary process is never blamed and never aggregates the scores of its
+    /// descendants: pid 1, ward itself and its ancestors, session managers and daemons
+    /// that spawn unrelated work (sshd, cron, systemd, smbd's parent). Its children are
+    /// the roots of independent lineages.
+    pub boundary: bool,
+}
+
+/// A sample of a file's content: a few blocks at known offsets, plus the file size.
+///
+/// The sensor reads the head (up to [`HEAD_LEN`] bytes) and, for files larger than
+/// `2 * HEAD_LEN`, a middle and a tail block of [`BLOCK_LEN`] bytes each.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    pub size: u64,
+    pub blocks: Vec<Block>,
+}
+
+/// One sampled block of a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub offset: u64,
+    #[serde(with = "hex_bytes")]
+    pub data: Vec<u8>,
+}
+
+/// Bytes read from the start of a file.
+pub const HEAD_LEN: usize = 8192;
+/// Bytes read for each of the middle and tail blocks.
+pub const BLOCK_LEN: usize = 4096;
+
+impl Sample {
+    /// The offsets (and lengths) a sensor should read for a file of `size` bytes.
+    pub fn plan(size: u64) -> Vec<(u64, usize)> {
+        let head = size.min(HEAD_LEN as u64) as usize;
+        let mut v = Vec::with_capacity(3);
+        if head > 0 {
+            v.push((0, head));
+        }
+        if size > 2 * HEAD_LEN as u64 {
+            let block = BLOCK_LEN as u64;
+            let mid = (size / 2) / block * block;
+            let tail = (size - block) / block * block;
+            v.push((mid, BLOCK_LEN));
+            if tail > mid {
+                v.push((tail, (size - tail).min(block) as usize));
+            }
+        }
+        v
+    }
+
+    /// The head block, if any was sampled.
+    pub fn head(&self) -> &[u8] {
+        self.blocks
+            .iter()
+            .find(|b| b.offset == 0)
+            .map(|b| b.data.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// A process appeared (first sighting, fork or exec). Sent before any file event of
+    /// that process. Re-sending with new exe/cmdline after an exec is allowed.
+    Process(ProcInfo),
+    /// A process exited. Its lineage state is kept (scores of a lineage outlive members).
+    Exit,
+    /// The process is opening an existing regular file. `sample` is the content *before*
+    /// the open completes (the sensor holds the opener in a permission event), so it is the
+    /// baseline for judging what the process later writes. `write` is `Some(true)` when
+    /// the sensor knows the open is for writing, `None` when it cannot tell.
+    Open {
+        file: FileKey,
+        path: String,
+        sample: Sample,
+        write: Option<bool>,
+    },
+    /// The process closed a file it had open for writing. `sample` is the new content.
+    CloseWrite {
+        file: FileKey,
+        path: String,
+        sample: Sample,
+    },
+    /// The process created a directory entry (a new file).
+    Create { path: String, file: Option<FileKey> },
+    /// The process removed a directory entry.
+    Delete { path: String, file: Option<FileKey> },
+    /// The process renamed `from` to `to` (replacing `to` if it existed).
+    Rename {
+        from: String,
+        to: String,
+        file: Option<FileKey>,
+    },
+}
+
+/// One observation: who did what, when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Monotonic nanoseconds.
+    pub time: u64,
+    pub proc: ProcId,
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(v.len() * 2);
+        for b in v {
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+        s.serialize_str(&out)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        let b = s.as_bytes();
+        if b.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("odd-length hex string"));
+        }
+        let nib = |c: u8| -> Result<u8, D::Error> {
+            match c {
+                b'0'..=b'9' => Ok(c - b'0'),
+                b'a'..=b'f' => Ok(c - b'a' + 10),
+                b'A'..=b'F' => Ok(c - b'A' + 10),
+                _ => Err(serde::de::Error::custom("invalid hex digit")),
+            }
+        };
+        b.chunks(2)
+            .map(|p| Ok(nib(p[0])? << 4 | nib(p[1])?))
+            .collect()
+    }
+}

@@ -1,0 +1,234 @@
+//! Compact content profiles: what the engine remembers about a file's content.
+//!
+//! A [`Profile`] is computed once from a [`Sample`] and keeps no raw bytes: the size, the
+//! sniffed [`Format`], and for each sampled block (at most 3) its offset, its entropy
+//! (quantised to 1/32 bit) and a few flags. It is about 64 bytes, so a million tracked files
+//! cost tens of megabytes.
+//!
+//! Block flags:
+//! * `random`: one of the block's windows looks like uniform random bytes. The windows are
+//!   the whole block, each half, and for the head block the *body* after the first
+//!   `min(512, len/2)` bytes. Halves catch intermittent encryption (only the first 4 KiB
+//!   encrypted: the first half of the 8 KiB head is random, the whole is not); the body
+//!   window catches header-preserving encryption (the first 16..512 bytes kept).
+//! * `body_random` (head only): the body window is random.
+//! * `armoured`: the whole block is base64/hex-encoded random data.
+
+use crate::event::Sample;
+use crate::sniff::{self, Format, Kind};
+use crate::stats::Histogram;
+
+const F_RANDOM: u8 = 1;
+const F_ARMOURED: u8 = 2;
+const F_BODY_RANDOM: u8 = 4;
+
+/// Profile of one sampled block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockProfile {
+    pub offset: u64,
+    entropy_q: u8,
+    flags: u8,
+}
+
+impl BlockProfile {
+    /// Analyse one block. `head` selects the extra body window.
+    pub fn of(offset: u64, data: &[u8], head: bool) -> BlockProfile {
+        let len = data.len();
+        let half = len / 2;
+        let skip = if head { half.min(512) } else { 0 };
+        let c0 = Histogram::of(&data[..skip]);
+        let c1 = Histogram::of(&data[skip..half]);
+        let c2 = Histogram::of(&data[half..]);
+        let first = Histogram::sum(&c0, &c1);
+        let body = Histogram::sum(&c1, &c2);
+        let whole = Histogram::sum(&first, &c2);
+        let body_random = head && skip > 0 && body.looks_random();
+        let random =
+            whole.looks_random() || first.looks_random() || c2.looks_random() || body_random;
+        let mut flags = 0;
+        if random {
+            flags |= F_RANDOM;
+        }
+        if body_random {
+            flags |= F_BODY_RANDOM;
+        }
+        if whole.looks_armoured() {
+            flags |= F_ARMOURED;
+        }
+        let entropy_q = (whole.entropy() * 32.0).round().clamp(0.0, 255.0) as u8;
+        BlockProfile {
+            offset,
+            entropy_q,
+            flags,
+        }
+    }
+
+    pub fn random(&self) -> bool {
+        self.flags & F_RANDOM != 0
+    }
+    pub fn armoured(&self) -> bool {
+        self.flags & F_ARMOURED != 0
+    }
+    pub fn body_random(&self) -> bool {
+        self.flags & F_BODY_RANDOM != 0
+    }
+    /// Random or armoured.
+    pub fn ciphertext_like(&self) -> bool {
+        self.flags & (F_RANDOM | F_ARMOURED) != 0
+    }
+    /// Entropy of the whole block in bits per byte (quantised to 1/32).
+    pub fn entropy(&self) -> f32 {
+        self.entropy_q as f32 / 32.0
+    }
+}
+
+/// Compact summary of a file's content. See the module docs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Profile {
+    pub size: u64,
+    pub format: Format,
+    blocks: [BlockProfile; 3],
+    n: u8,
+}
+
+impl Profile {
+    /// Profile of a sample. At most three blocks are kept: the head and the first two
+    /// others in sample order.
+    pub fn of(sample: &Sample) -> Profile {
+        let head = sample.head();
+        let format = sniff::sniff(head, sample.size);
+        let mut blocks = [BlockProfile::default(); 3];
+        let mut n = 0usize;
+        if !head.is_empty() {
+            blocks[0] = BlockProfile::of(0, head, true);
+            n = 1;
+        }
+        for b in &sample.blocks {
+            if n >= 3 {
+                break;
+            }
+            if b.offset == 0 || b.data.is_empty() {
+                continue;
+            }
+            blocks[n] = BlockProfile::of(b.offset, &b.data, false);
+            n += 1;
+        }
+        Profile {
+            size: sample.size,
+            format,
+            blocks,
+            n: n as u8,
+        }
+    }
+
+    /// The analysed blocks, head first.
+    pub fn blocks(&self) -> &[BlockProfile] {
+        &self.blocks[..(self.n as usize).min(3)]
+    }
+
+    /// The head block's profile, if the head was sampled.
+    pub fn head(&self) -> Option<&BlockProfile> {
+        self.blocks().first().filter(|b| b.offset == 0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// The head is base64/hex-encoded random data.
+    pub fn armoured(&self) -> bool {
+        self.head().is_some_and(|h| h.armoured())
+    }
+
+    /// Does this content look like the output of encryption?
+    ///
+    /// * an explicitly encrypted container (openssl, gpg, age, encrypted zip), or
+    /// * no valid known format and the head (some window of it) is random or armoured, or
+    /// * "text" that is in fact armoured random data.
+    ///
+    /// A random block deep inside an otherwise unrecognised file is *not* enough: such files
+    /// (office documents with embedded pictures, proprietary formats with compressed
+    /// sections) are common, and encryptors practically always encrypt the start of a file.
+    pub fn encrypted_looking(&self) -> bool {
+        if self.format.is_encrypted() {
+            return true;
+        }
+        let head = self.head();
+        if !self.format.is_valid_known() && head.is_some_and(|h| h.ciphertext_like()) {
+            return true;
+        }
+        self.format.kind == Kind::Text && self.armoured()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Block;
+    use rand::{RngCore, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn sample(data: &[u8]) -> Sample {
+        let blocks = Sample::plan(data.len() as u64)
+            .into_iter()
+            .map(|(o, l)| Block {
+                offset: o,
+                data: data[o as usize..o as usize + l].to_vec(),
+            })
+            .collect();
+        Sample {
+            size: data.len() as u64,
+            blocks,
+        }
+    }
+
+    fn rnd(n: usize) -> Vec<u8> {
+        let mut v = vec![0; n];
+        ChaCha8Rng::seed_from_u64(n as u64).fill_bytes(&mut v);
+        v
+    }
+
+    fn text(n: usize) -> Vec<u8> {
+        b"The quick brown fox jumps over the lazy dog; 0123456789.\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(n)
+            .collect()
+    }
+
+    #[test]
+    fn text_and_random() {
+        let t = Profile::of(&sample(&text(50_000)));
+        assert_eq!(t.format.kind, Kind::Text);
+        assert_eq!(t.blocks().len(), 3);
+        assert!(!t.encrypted_looking());
+        let r = Profile::of(&sample(&rnd(50_000)));
+        assert!(r.encrypted_looking());
+        assert!(r.blocks().iter().all(|b| b.random()));
+        assert!(r.head().unwrap().entropy() > 7.9);
+    }
+
+    #[test]
+    fn header_preserving_and_intermittent() {
+        let mut hp = text(3000);
+        hp[100..].copy_from_slice(&rnd(2900));
+        let p = Profile::of(&sample(&hp));
+        assert!(p.head().unwrap().body_random());
+        assert!(p.encrypted_looking());
+        let mut im = text(50_000);
+        im[..4096].copy_from_slice(&rnd(4096));
+        let p = Profile::of(&sample(&im));
+        assert!(p.encrypted_looking());
+        assert!(!p.blocks()[1].random());
+    }
+
+    #[test]
+    fn empty_and_small() {
+        let p = Profile::of(&Sample::default());
+        assert!(p.is_empty());
+        assert!(p.head().is_none());
+        assert!(!p.encrypted_looking());
+        assert!(!Profile::of(&sample(&rnd(40))).encrypted_looking());
+    }
+}

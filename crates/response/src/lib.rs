@@ -1,0 +1,221 @@
+//! # ward-response
+//!
+//! Containment of a guilty process lineage: **freeze first, then kill**.
+//!
+//! 1. *Freeze*: `SIGSTOP` to the lineage root, then to every descendant found in `/proc`,
+//!    rescanning until no new member appears (a fork racing the freeze is caught on the
+//!    next pass, and a stopped parent cannot fork again). Stopped processes can do no
+//!    more damage, and their open files and memory stay intact for inspection.
+//! 2. *Kill*: `SIGKILL` to every frozen member.
+//!
+//! Safety: a process is signalled only if it is the root or a descendant of it, and its
+//! start time matches the identity the engine convicted (so a reused pid is never hit).
+//! pid 1, ward itself and ward's ancestors are refused, whatever the caller says.
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// A process identity: pid and start time (`/proc/PID/stat` field 22). `start == 0`
+/// means "unknown": then only the pid is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Target {
+    pub pid: u32,
+    pub start: u64,
+}
+
+/// What a containment did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Containment {
+    /// Processes stopped, root first.
+    pub frozen: Vec<u32>,
+    /// Processes killed.
+    pub killed: Vec<u32>,
+    /// Time spent freezing.
+    pub freeze_time: Duration,
+    /// The root had already exited: nothing to freeze (its damage is still recorded).
+    pub root_gone: bool,
+}
+
+fn stat(pid: u32) -> Option<(char, u32, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some((
+        f.first()?.chars().next()?,
+        f.get(1)?.parse().ok()?,
+        f.get(19)?.parse().ok()?,
+    ))
+}
+
+/// Map of every live process to its parent.
+fn process_tree() -> BTreeMap<u32, u32> {
+    let mut m = BTreeMap::new();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            if let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) {
+                if let Some((_, ppid, _)) = stat(pid) {
+                    m.insert(pid, ppid);
+                }
+            }
+        }
+    }
+    m
+}
+
+/// pids that must never be signalled: 0, 1, 2, ourselves and our ancestors.
+pub fn untouchable() -> BTreeSet<u32> {
+    let mut s: BTreeSet<u32> = [0, 1, 2].into_iter().collect();
+    let mut pid = std::process::id();
+    while pid > 1 && s.insert(pid) {
+        match stat(pid) {
+            Some((_, ppid, _)) => pid = ppid,
+            None => break,
+        }
+    }
+    s
+}
+
+/// Descendants of `root` (not including it) in `tree`.
+fn descendants(tree: &BTreeMap<u32, u32>, root: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        for (&c, &pp) in tree {
+            if pp == p && c != root && !out.contains(&c) {
+                out.push(c);
+                frontier.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Freeze the lineage rooted at `root` (and the extra `members` the engine knows of, if
+/// they are still descendants or the root). Returns the pids stopped.
+pub fn freeze(root: Target, members: &[Target]) -> Containment {
+    let t0 = Instant::now();
+    let never = untouchable();
+    let mut c = Containment::default();
+    let alive = |t: &Target| match stat(t.pid) {
+        Some((state, _, start)) => state != 'Z' && (t.start == 0 || start == t.start),
+        None => false,
+    };
+    let mut roots = Vec::new();
+    if alive(&root) {
+        roots.push(root.pid);
+    } else {
+        c.root_gone = true;
+        // The root exited (a short-lived process); its live known members are contained
+        // instead, each with its own descendants.
+        roots.extend(members.iter().filter(|m| alive(m)).map(|m| m.pid));
+    }
+    roots.retain(|p| !never.contains(p));
+    let mut frozen: BTreeSet<u32> = BTreeSet::new();
+    for &r in &roots {
+        if kill(Pid::from_raw(r as i32), Signal::SIGSTOP).is_ok() && frozen.insert(r) {
+            c.frozen.push(r);
+        }
+    }
+    // Rescan until stable: children forked before their parent stopped are caught.
+    for _ in 0..10 {
+        let tree = process_tree();
+        let mut new = 0;
+        for &r in &roots {
+            for d in descendants(&tree, r) {
+                if never.contains(&d) || frozen.contains(&d) {
+                    continue;
+                }
+                if kill(Pid::from_raw(d as i32), Signal::SIGSTOP).is_ok() {
+                    frozen.insert(d);
+                    c.frozen.push(d);
+                    new += 1;
+                }
+            }
+        }
+        if new == 0 {
+            break;
+        }
+    }
+    c.freeze_time = t0.elapsed();
+    c
+}
+
+/// Kill every process `freeze` stopped.
+pub fn kill_frozen(c: &mut Containment) {
+    for &p in &c.frozen {
+        if kill(Pid::from_raw(p as i32), Signal::SIGKILL).is_ok() {
+            c.killed.push(p);
+        }
+    }
+}
+
+/// Resume processes (used when a freeze turns out to be unwarranted, and by tests).
+pub fn thaw(pids: &[u32]) {
+    let never = untouchable();
+    for &p in pids {
+        if !never.contains(&p) {
+            let _ = kill(Pid::from_raw(p as i32), Signal::SIGCONT);
+        }
+    }
+}
+
+/// The state letter of a process (`T` when stopped), for tests and diagnostics.
+pub fn state(pid: u32) -> Option<char> {
+    stat(pid).map(|s| s.0)
+}
+
+/// The start time of a process, if alive.
+pub fn start_time(pid: u32) -> Option<u64> {
+    stat(pid).map(|s| s.2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn freezes_and_kills_a_tree_but_never_ourselves() {
+        // sh -> (sleep, sleep)
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("sleep 30 & sleep 30 & wait")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let root = Target {
+            pid: child.id(),
+            start: start_time(child.id()).unwrap(),
+        };
+        let mut c = freeze(root, &[]);
+        assert_eq!(c.frozen.first(), Some(&child.id()));
+        assert_eq!(c.frozen.len(), 3, "sh and both sleeps: {:?}", c.frozen);
+        for &p in &c.frozen {
+            assert_eq!(state(p), Some('T'), "pid {p} stopped");
+        }
+        kill_frozen(&mut c);
+        child.wait().unwrap();
+        assert!(!c.frozen.contains(&std::process::id()));
+    }
+
+    #[test]
+    fn refuses_self_and_wrong_start_time() {
+        let me = Target {
+            pid: std::process::id(),
+            start: 0,
+        };
+        assert!(freeze(me, &[]).frozen.is_empty());
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let wrong = Target {
+            pid: child.id(),
+            start: 1,
+        };
+        let c = freeze(wrong, &[]);
+        assert!(c.frozen.is_empty() && c.root_gone);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

@@ -1,0 +1,339 @@
+//! Process attribution: who is pid N, who is its parent, what does it run.
+//!
+//! Sources, in order of preference: the process-events connector (fork/exec/exit, so that
+//! the parent of a child that has already been reaped is still known), then `/proc` read
+//! at first sighting. Entries are keyed by pid and checked against the start time so a
+//! reused pid is never confused with the process that had it before.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use ward_engine::{ProcId, ProcInfo};
+use ward_sys::proc_connector::ProcEvent;
+
+/// What ward knows about one process.
+#[derive(Clone, Debug)]
+struct Entry {
+    start: u64,
+    ppid: Option<u32>,
+    exe: Option<String>,
+    cmdline: Option<Vec<String>>,
+    uid: u32,
+    /// The engine has been told about this process (with the current exe/cmdline).
+    announced: bool,
+    exited: Option<Instant>,
+}
+
+/// Facts read from `/proc/PID`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcFacts {
+    pub ppid: u32,
+    pub start: u64,
+    pub uid: u32,
+    pub exe: String,
+    pub cmdline: Vec<String>,
+}
+
+/// Read `/proc/PID/{stat,status,exe,cmdline}`. `None` if the process is gone.
+pub fn read_proc(pid: u32) -> Option<ProcFacts> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (ppid, start) = parse_stat(&stat)?;
+    let uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|u| u.parse().ok())
+        })
+        .unwrap_or(u32::MAX);
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| parse_cmdline(&b))
+        .unwrap_or_default();
+    Some(ProcFacts {
+        ppid,
+        start,
+        uid,
+        exe,
+        cmdline,
+    })
+}
+
+/// Parse `ppid` (field 4) and `starttime` (field 22) of `/proc/PID/stat`. The command
+/// name (field 2) may contain spaces and parentheses, so fields are counted from the
+/// last `)`.
+pub fn parse_stat(stat: &str) -> Option<(u32, u64)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state): ppid is f[1], starttime is f[19].
+    Some((f.get(1)?.parse().ok()?, f.get(19)?.parse().ok()?))
+}
+
+/// State letter (field 3) of `/proc/PID/stat`, e.g. `'T'` when stopped.
+pub fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+fn parse_cmdline(b: &[u8]) -> Vec<String> {
+    b.split(|&c| c == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+/// The process table.
+pub struct ProcTable {
+    entries: HashMap<u32, Entry>,
+    /// Pids that are never blamed: 1, 2, ward and its ancestors.
+    boundary: Vec<u32>,
+    /// Executable base names treated as boundaries (daemons that spawn unrelated work).
+    boundary_exes: Vec<String>,
+    /// How long the entry of an exited process is kept for late events.
+    linger: Duration,
+}
+
+impl ProcTable {
+    /// `boundary_exes`: base names such as `sshd`, `cron`, `systemd`.
+    pub fn new(boundary_exes: Vec<String>) -> ProcTable {
+        let mut boundary = vec![1, 2];
+        let mut pid = std::process::id();
+        while pid > 1 {
+            boundary.push(pid);
+            match read_proc(pid) {
+                Some(f) => pid = f.ppid,
+                None => break,
+            }
+        }
+        ProcTable {
+            entries: HashMap::new(),
+            boundary,
+            boundary_exes,
+            linger: Duration::from_secs(30),
+        }
+    }
+
+    /// Whether `pid` is ward itself or one of its ancestors (or pid 1/2).
+    pub fn is_protected_pid(&self, pid: u32) -> bool {
+        self.boundary.contains(&pid)
+    }
+
+    /// Apply a connector event.
+    pub fn apply(&mut self, ev: ProcEvent, now: Instant) {
+        match ev {
+            ProcEvent::Fork {
+                parent_tgid,
+                child_pid,
+                child_tgid,
+            } if child_pid == child_tgid => {
+                let facts = read_proc(child_tgid);
+                let parent = self.entries.get(&parent_tgid).cloned();
+                let e = Entry {
+                    start: facts.as_ref().map(|f| f.start).unwrap_or(0),
+                    ppid: Some(parent_tgid),
+                    // A fork runs its parent's program until it execs.
+                    exe: facts
+                        .as_ref()
+                        .map(|f| f.exe.clone())
+                        .or_else(|| parent.as_ref().and_then(|p| p.exe.clone())),
+                    cmdline: facts
+                        .as_ref()
+                        .map(|f| f.cmdline.clone())
+                        .or_else(|| parent.as_ref().and_then(|p| p.cmdline.clone())),
+                    uid: facts.as_ref().map(|f| f.uid).unwrap_or(u32::MAX),
+                    announced: false,
+                    exited: None,
+                };
+                self.entries.insert(child_tgid, e);
+            }
+            ProcEvent::Fork { .. } => {}
+            ProcEvent::Exec { tgid } => {
+                if let Some(f) = read_proc(tgid) {
+                    let e = self.entries.entry(tgid).or_insert_with(|| Entry {
+                        start: f.start,
+                        ppid: Some(f.ppid),
+                        exe: None,
+                        cmdline: None,
+                        uid: f.uid,
+                        announced: false,
+                        exited: None,
+                    });
+                    e.exe = Some(f.exe);
+                    e.cmdline = Some(f.cmdline);
+                    e.uid = f.uid;
+                    e.announced = false;
+                } else if let Some(e) = self.entries.get_mut(&tgid) {
+                    e.announced = false;
+                }
+            }
+            ProcEvent::Exit { pid, tgid } if pid == tgid => {
+                if let Some(e) = self.entries.get_mut(&tgid) {
+                    e.exited = Some(now);
+                }
+            }
+            ProcEvent::Exit { .. } => {}
+        }
+    }
+
+    /// Forget exited processes older than the linger time.
+    pub fn expire(&mut self, now: Instant) {
+        let linger = self.linger;
+        self.entries
+            .retain(|_, e| e.exited.is_none_or(|t| now.duration_since(t) < linger));
+    }
+
+    fn ensure(&mut self, pid: u32) -> bool {
+        if let Some(e) = self.entries.get(&pid) {
+            if e.exited.is_some() || e.exe.is_some() {
+                return true;
+            }
+        }
+        match read_proc(pid) {
+            Some(f) => {
+                let e = self.entries.entry(pid).or_insert_with(|| Entry {
+                    start: f.start,
+                    ppid: None,
+                    exe: None,
+                    cmdline: None,
+                    uid: f.uid,
+                    announced: false,
+                    exited: None,
+                });
+                if e.start != f.start && e.start != 0 {
+                    // pid reused: a new process.
+                    *e = Entry {
+                        start: f.start,
+                        ppid: None,
+                        exe: None,
+                        cmdline: None,
+                        uid: f.uid,
+                        announced: false,
+                        exited: None,
+                    };
+                }
+                e.start = f.start;
+                e.ppid = Some(f.ppid);
+                e.exe = Some(f.exe);
+                e.cmdline = Some(f.cmdline);
+                e.uid = f.uid;
+                true
+            }
+            None => self.entries.contains_key(&pid),
+        }
+    }
+
+    /// The identity of `pid`, resolving it (and its ancestors) if needed. Appends a
+    /// `ProcInfo` to `announce` for every process of the chain the engine has not been
+    /// told about yet, ancestors first.
+    pub fn resolve(&mut self, pid: u32, announce: &mut Vec<ProcInfo>) -> ProcId {
+        let mut chain = Vec::new();
+        let mut p = pid;
+        for _ in 0..64 {
+            if !self.ensure(p) {
+                break;
+            }
+            chain.push(p);
+            let e = &self.entries[&p];
+            if e.announced && p != pid {
+                break;
+            }
+            match e.ppid {
+                Some(pp) if pp > 0 && p > 1 => p = pp,
+                _ => break,
+            }
+        }
+        for &p in chain.iter().rev() {
+            let boundary = self.is_boundary(p);
+            let parent = self.entries[&p].ppid.and_then(|pp| {
+                self.entries.get(&pp).map(|pe| ProcId {
+                    pid: pp,
+                    start: pe.start,
+                })
+            });
+            let e = self.entries.get_mut(&p).expect("chain entries exist");
+            if !e.announced {
+                e.announced = true;
+                announce.push(ProcInfo {
+                    id: ProcId {
+                        pid: p,
+                        start: e.start,
+                    },
+                    parent,
+                    exe: e.exe.clone().unwrap_or_default(),
+                    cmdline: e.cmdline.clone().unwrap_or_default(),
+                    uid: e.uid,
+                    boundary,
+                });
+            }
+        }
+        ProcId {
+            pid,
+            start: self.entries.get(&pid).map(|e| e.start).unwrap_or(0),
+        }
+    }
+
+    fn is_boundary(&self, pid: u32) -> bool {
+        if self.boundary.contains(&pid) {
+            return true;
+        }
+        let Some(e) = self.entries.get(&pid) else {
+            return false;
+        };
+        let Some(exe) = &e.exe else { return false };
+        let base = exe.rsplit('/').next().unwrap_or(exe);
+        self.boundary_exes.iter().any(|b| b == base)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_odd_comm() {
+        let s = "1234 (a) b (c)) S 99 1 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 777 0 0";
+        assert_eq!(parse_stat(s), Some((99, 777)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn resolves_self_chain_as_boundary() {
+        let mut t = ProcTable::new(vec![]);
+        let mut ann = Vec::new();
+        let me = t.resolve(std::process::id(), &mut ann);
+        assert_eq!(me.pid, std::process::id());
+        assert!(!ann.is_empty());
+        assert!(ann.iter().all(|p| p.boundary));
+        // Second resolution announces nothing new.
+        let mut again = Vec::new();
+        t.resolve(std::process::id(), &mut again);
+        assert!(again.is_empty());
+    }
+
+    #[test]
+    fn child_is_not_boundary_and_links_parent() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let mut t = ProcTable::new(vec![]);
+        let mut ann = Vec::new();
+        let id = t.resolve(child.id(), &mut ann);
+        let info = ann.iter().find(|p| p.id == id).unwrap();
+        assert!(!info.boundary);
+        assert_eq!(info.parent.map(|p| p.pid), Some(std::process::id()));
+        assert!(info.exe.ends_with("sleep"));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

@@ -1,0 +1,92 @@
+//! `--config FILE`: optional TOML settings for `ward protect`.
+//!
+//! ```toml
+//! # Damaged pre-existing files in one process lineage that make an incident (default 3).
+//! damage_threshold = 3
+//! # Place decoy files in each protected directory (default true).
+//! decoys = true
+//! # Programs whose children are independent lineages (never blamed as a whole).
+//! boundary_programs = ["sshd", "cron", "systemd", "smbd", "containerd-shim"]
+//! # Kill the lineage after freezing it (default true). false = leave it frozen for forensics.
+//! kill = true
+//! ```
+
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub damage_threshold: usize,
+    pub decoys: bool,
+    pub boundary_programs: Vec<String>,
+    pub kill: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            damage_threshold: 3,
+            decoys: true,
+            boundary_programs: [
+                "systemd",
+                "init",
+                "sshd",
+                "cron",
+                "crond",
+                "atd",
+                "smbd",
+                "containerd-shim",
+                "runc",
+                "tmux: server",
+                "screen",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            kill: true,
+        }
+    }
+}
+
+impl Config {
+    /// Load a config file; a missing `--config` gives the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, String> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        let cfg: Config = toml::from_str(&text)
+            .map_err(|e| format!("config file {} is invalid: {e}", path.display()))?;
+        if cfg.damage_threshold == 0 {
+            return Err(format!(
+                "config file {}: damage_threshold must be at least 1",
+                path.display()
+            ));
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_errors() {
+        assert_eq!(Config::load(None).unwrap().damage_threshold, 3);
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c.toml");
+        std::fs::write(&p, "damage_threshold = 5\ndecoys = false\n").unwrap();
+        let c = Config::load(Some(&p)).unwrap();
+        assert_eq!((c.damage_threshold, c.decoys, c.kill), (5, false, true));
+        std::fs::write(&p, "bogus = 1\n").unwrap();
+        assert!(Config::load(Some(&p)).unwrap_err().contains("bogus"));
+        std::fs::write(&p, "damage_threshold = 0\n").unwrap();
+        assert!(Config::load(Some(&p)).is_err());
+        assert!(Config::load(Some(&d.path().join("missing")))
+            .unwrap_err()
+            .contains("cannot read"));
+    }
+}
