@@ -544,6 +544,10 @@ struct Evidence {
     pending: VecDeque<Pending>,
     /// Path hashes of `<stem>` for new encrypted files named `<stem>.<unknown ext>`.
     enc_stems: VecDeque<u64>,
+    /// Deletes this process can explain by a plain (not encrypted) output: path hashes of
+    /// `<stem>` of its outputs named `<stem>.<ext>` (gzip, converters) and fingerprints of
+    /// the content it wrote (copies, moves). Not evidence.
+    explained: VecDeque<u64>,
     // --- After conviction ---
     after: Vec<String>,
     after_keys: Vec<FileKey>,
@@ -587,6 +591,13 @@ impl Evidence {
             Some(e) => e.1 = e.1.max(now),
             None => self.marks.push((i, now)),
         }
+    }
+
+    fn explain(&mut self, h: u64) {
+        if self.explained.len() >= 256 {
+            self.explained.pop_front();
+        }
+        self.explained.push_back(h);
     }
 
     fn credit(&self) -> u32 {
@@ -1181,6 +1192,16 @@ impl Engine {
             let mut v = None;
             if newp.encrypted_looking() {
                 v = self.encrypted_output(p, path);
+            } else if !newp.is_empty() {
+                let e = self.ev(p);
+                e.explain(newp.fingerprint());
+                // `dir/a.b.gz` explains deletes of `dir/a.b` and `dir/a`.
+                let name_start = path.len() - file_name(path).len();
+                for (i, c) in path.char_indices().skip(name_start + 1) {
+                    if c == '.' {
+                        e.explain(path_hash(&path[..i]));
+                    }
+                }
             }
             if v.is_none() && (NOTE_MIN..=NOTE_MAX).contains(&newp.size) {
                 let head = sample.head();
@@ -1313,6 +1334,20 @@ impl Engine {
             if content.is_none_or_empty_or_encrypted() || f.creator == Some(h.proc) {
                 continue;
             }
+            // Moved, copied or transformed into a plain output by the reader: not damage.
+            let stem = extension(path).map(|x| path_hash(&path[..path.len() - x.len() - 1]));
+            let explained = self
+                .procs
+                .get(&h.proc)
+                .and_then(|n| n.ev.as_ref())
+                .is_some_and(|e| {
+                    e.explained.contains(&path_hash(path))
+                        || stem.is_some_and(|s| e.explained.contains(&s))
+                        || content.is_some_and(|c| e.explained.contains(&c.fingerprint()))
+                });
+            if explained {
+                continue;
+            }
             let rchain = self.chain_inner(h.proc, false);
             if let Some(lca) = dchain.iter().copied().find(|n| rchain.contains(n)) {
                 readers.push((h.proc, lca));
@@ -1373,10 +1408,14 @@ impl Engine {
             if !benign_ext(ext) {
                 let stem = &path[..path.len() - ext.len() - 1];
                 stem_hash = Some(path_hash(stem));
+                // ... of a pre-existing file that was not itself encrypted-looking (copying
+                // `x.bin` to `x.bin.1234` is not encrypting it).
                 appended = self
                     .by_path(stem)
                     .and_then(|s| self.files.get(&s))
-                    .is_some_and(|f| f.pre_existing_for(p));
+                    .is_some_and(|f| {
+                        f.pre_existing_for(p) && f.profile.is_some_and(|pr| !pr.encrypted_looking())
+                    });
             }
         }
         for n in &chain {

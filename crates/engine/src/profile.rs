@@ -89,6 +89,7 @@ pub struct Profile {
     pub format: Format,
     blocks: [BlockProfile; 3],
     n: u8,
+    fp: u64,
 }
 
 impl Profile {
@@ -113,12 +114,24 @@ impl Profile {
             blocks[n] = BlockProfile::of(b.offset, &b.data, false);
             n += 1;
         }
+        let mut fp =
+            crate::stats::fnv1a(&head[..head.len().min(512)]) ^ sample.size.rotate_left(29);
+        for b in &blocks[..n] {
+            fp = (fp ^ (b.offset << 8 | b.entropy_q as u64)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
         Profile {
             size: sample.size,
             format,
             blocks,
             n: n as u8,
+            fp,
         }
+    }
+
+    /// A cheap content fingerprint (size, first 512 bytes, block entropies): equal for a
+    /// file and its copy, different for a transformed file.
+    pub fn fingerprint(&self) -> u64 {
+        self.fp
     }
 
     /// The analysed blocks, head first.

@@ -60,7 +60,12 @@ impl Agent {
                 }
             }
         });
-        let mut a = Agent { child: Some(child), rx, events: Vec::new(), stderr_path };
+        let mut a = Agent {
+            child: Some(child),
+            rx,
+            events: Vec::new(),
+            stderr_path,
+        };
         match a.wait_for("ready", timeout) {
             Some(_) => Ok(a),
             None => {
@@ -95,8 +100,9 @@ impl Agent {
     pub fn drain(&mut self, window: Duration) -> Vec<Value> {
         let deadline = Instant::now() + window;
         let mut got = Vec::new();
-        while let Ok(v) =
-            self.rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        while let Ok(v) = self
+            .rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
         {
             self.events.push(v.clone());
             got.push(v);
@@ -121,8 +127,13 @@ impl Agent {
 
     /// SIGTERM, wait for `stopped` and the exit. Returns the exit code.
     pub fn stop(&mut self, timeout: Duration) -> Result<i32, String> {
-        let Some(mut child) = self.child.take() else { return Err("already stopped".into()) };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let Some(mut child) = self.child.take() else {
+            return Err("already stopped".into());
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let stopped = self.wait_for("stopped", timeout).is_some();
         let deadline = Instant::now() + timeout;
         loop {
@@ -135,7 +146,10 @@ impl Agent {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("ward protect did not exit after SIGTERM; log: {}", self.log()));
+                return Err(format!(
+                    "ward protect did not exit after SIGTERM; log: {}",
+                    self.log()
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }

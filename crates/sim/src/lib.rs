@@ -58,12 +58,12 @@
 //! a small ransomware-style header) and then deletes `REL`. The crate ships a
 //! tiny test helper binary, `ward-sim-child`, that accepts the same arguments.
 
+pub mod agent;
 mod corpus;
 pub mod formats;
 mod profiles;
 mod scratch;
 pub mod scratchfs;
-pub mod agent;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

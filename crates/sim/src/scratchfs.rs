@@ -79,19 +79,27 @@ impl ScratchFs {
         std::fs::create_dir_all(&base).map_err(|e| format!("creating {}: {e}", base.display()))?;
         let mnt = base.join("mnt");
         std::fs::create_dir(&mnt).map_err(|e| format!("creating {}: {e}", mnt.display()))?;
-        let mut fs = ScratchFs { dir: base.clone(), mnt: mnt.clone(), kind, mounted: false };
+        let mut fs = ScratchFs {
+            dir: base.clone(),
+            mnt: mnt.clone(),
+            kind,
+            mounted: false,
+        };
         match kind.mkfs() {
             None => {
                 let size = format!("size={size_mib}m");
                 run(
-                    Command::new("mount").args(["-t", "tmpfs", "-o", &size, "ward-scratch"]).arg(&mnt),
+                    Command::new("mount")
+                        .args(["-t", "tmpfs", "-o", &size, "ward-scratch"])
+                        .arg(&mnt),
                     "mounting tmpfs",
                 )?;
             }
             Some((mkfs, args, package)) => {
                 let img = base.join("fs.img");
                 let f = std::fs::File::create(&img).map_err(|e| format!("creating image: {e}"))?;
-                f.set_len(size_mib << 20).map_err(|e| format!("sizing image: {e}"))?;
+                f.set_len(size_mib << 20)
+                    .map_err(|e| format!("sizing image: {e}"))?;
                 drop(f);
                 run(Command::new(mkfs).args(args).arg(&img), mkfs).map_err(|e| {
                     if which(mkfs) {
@@ -101,7 +109,10 @@ impl ScratchFs {
                     }
                 })?;
                 run(
-                    Command::new("mount").args(["-o", "loop"]).arg(&img).arg(&mnt),
+                    Command::new("mount")
+                        .args(["-o", "loop"])
+                        .arg(&img)
+                        .arg(&mnt),
                     "mounting the scratch image (needs root and loop devices)",
                 )?;
             }
@@ -135,7 +146,11 @@ impl Drop for ScratchFs {
             // plain umount fail: retry, then detach lazily so nothing is left mounted.
             let mut ok = false;
             for _ in 0..20 {
-                if Command::new("umount").arg(&self.mnt).status().is_ok_and(|s| s.success()) {
+                if Command::new("umount")
+                    .arg(&self.mnt)
+                    .status()
+                    .is_ok_and(|s| s.success())
+                {
                     ok = true;
                     break;
                 }

@@ -89,7 +89,7 @@ pub fn statfs(path: &Path) -> io::Result<FsInfo> {
     // SAFETY: fsid_t is two c_ints in every Linux ABI; reading it as such is sound.
     let fsid: [i32; 2] = unsafe { std::mem::transmute(st.f_fsid) };
     Ok(FsInfo {
-        magic: st.f_type as i64,
+        magic: st.f_type,
         fsid,
     })
 }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Install what ward's tests and demo need, idempotently (only what is missing).
+# Debian/Ubuntu; needs root for apt-get. Safe to run repeatedly.
+set -euo pipefail
+
+# tool -> Debian package
+declare -A NEED=(
+  [mkfs.ext4]=e2fsprogs
+  [mkfs.xfs]=xfsprogs
+  [mkfs.btrfs]=btrfs-progs
+  [losetup]=mount
+  [openssl]=openssl
+  [gpg]=gnupg
+  [gzip]=gzip
+  [tar]=tar
+  [git]=git
+  [sqlite3]=sqlite3
+  [zstd]=zstd
+  [xz]=xz-utils
+  [zip]=zip
+  [rsync]=rsync
+)
+
+missing=()
+for tool in "${!NEED[@]}"; do
+  if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ] && [ ! -x "/sbin/$tool" ]; then
+    missing+=("${NEED[$tool]}")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
+    exit 2
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-nextest" >&2
+  cargo install --locked cargo-nextest >/dev/null
+fi
