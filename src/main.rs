@@ -5,11 +5,14 @@
 //! `ward-response` (freeze/kill) → `ward-store` (incidents); `ward-sim` provides the safe
 //! attack simulator and scratch filesystems for `simulate`, `demo` and the tests.
 
+mod bench;
 mod config;
 mod decoys;
 mod demo;
+mod eval;
 mod output;
 mod protect;
+mod replay;
 mod watchdog;
 
 use clap::{Parser, Subcommand};
@@ -104,6 +107,18 @@ enum Cmd {
     },
     /// Show ward at work on a scratch filesystem: corpus, protection, attack, containment.
     Demo,
+    /// Score ward against every simulator profile on fresh scratch filesystems (root).
+    Eval(eval::EvalArgs),
+    /// Measure ward's overhead on file-heavy work against no protection, in the same run (root).
+    Bench(bench::BenchArgs),
+    /// Run the engine offline over a trace recorded with `ward protect --record`.
+    Replay {
+        /// Trace file (JSON lines).
+        file: PathBuf,
+        /// Print verdicts as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Internal: the watchdog process of `ward protect`.
     #[command(name = "__watchdog", hide = true)]
     Watchdog { pid: i32 },
@@ -200,6 +215,9 @@ fn run(cli: Cli) -> Result<(), ExitError> {
             child,
         }),
         Cmd::Demo => demo::run(),
+        Cmd::Eval(a) => eval::run(a),
+        Cmd::Bench(a) => bench::run(a),
+        Cmd::Replay { file, json } => replay::run(&file, json),
         Cmd::Watchdog { pid } => {
             let code = watchdog::run(pid);
             std::process::exit(code);

@@ -189,6 +189,11 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
             .collect(),
         ..Default::default()
     });
+    if let Some(r) = recorder.as_mut() {
+        let header = json!({"ward_trace": crate::replay::TRACE_VERSION, "config": engine.config()});
+        let _ = serde_json::to_writer(&mut *r, &header);
+        let _ = r.write_all(b"\n");
+    }
     let clock = Clock {
         base: Utc::now() - chrono::Duration::from_std(sensor.epoch().elapsed()).unwrap_or_default(),
     };

@@ -42,13 +42,22 @@
 //! * **(c) read-write-delete (funnel)**: the classic "write an encrypted copy, delete the
 //!   original". A pre-existing, non-empty, not-already-encrypted file that process R read
 //!   is deleted (or renamed away to an unknown extension) by a process D of the same
-//!   lineage, and R writes new encrypted-looking files. Each encrypted output of R pays
-//!   for one such delete (copies of already-random inputs do not count: R's outputs minus
-//!   the encrypted-looking files R read), so moving a tree that happens to contain a few
-//!   random files is not damage. Deletes that come first wait (pending) until R's next
+//!   lineage, and R writes new encrypted-looking files. Pairing is deliberately strict:
+//!   - each encrypted output of R pays for one delete; outputs that are copies of
+//!     encrypted-looking files R read do not count (`cp`/`mv`/`rsync` of a tree that
+//!     contains ciphertext is not encryption);
+//!   - R gets no credit while its encrypted outputs are fewer than half of the plain
+//!     files it read: an encryptor writes one output per victim, a backup tool (borg,
+//!     restic, `tar | gpg`) many inputs per output, so "back up, then delete" is not damage;
+//!   - a delete is *explained*, hence ignored, when R wrote a plain (not encrypted)
+//!     output with the same content fingerprint (a copy or move) or named after the
+//!     deleted file (`a.txt` → `a.txt.gz`, `a.png` → `a.jpg`).
+//!
+//!   Deletes that come before the encrypted output wait (pending) until R's next
 //!   encrypted output within the window. The damage is counted at the lowest common
-//!   ancestor of R and D and above. Deletes without encrypted output (`rm -rf`,
-//!   `gzip --rm`, whose outputs are valid gzip) never count.
+//!   ancestor of R and D and above (for `openssl` children that encrypt and `rm` children
+//!   that delete, at the script that forks them). Deletes without encrypted output
+//!   (`rm -rf`, `gzip --rm`, whose outputs are valid gzip) never count.
 //! * **(d) decoys**: [`Config::decoys`] are canary files placed by ward. Writing
 //!   encrypted-looking content into one, renaming something encrypted over one, or renaming
 //!   one to an unknown extension is an **immediate verdict**. Merely reading, copying,
@@ -102,7 +111,10 @@
 //! first 8 KiB intact is only caught by the block rule for text and by the funnel, decoy and
 //! naming rules. A fake compressed header (`1f 8b 08 ...` in front of ciphertext) passes as
 //! valid gzip. Data that flows through a pipe (`tar | openssl > x; rm -rf tree`) is not
-//! linked to the deletes (the reader is not the encrypting writer).
+//! linked to the deletes (the reader is not the encrypting writer). An encryptor that
+//! reads all its victims before writing any output gets funnel credit only once its outputs
+//! reach half of its reads (in-place overwrites are judged immediately regardless).
+//! A ransomware writing a plain decoy output named after each victim evades the funnel.
 
 use crate::event::{Event, FileKey, Op, ProcId, ProcInfo, Sample};
 use crate::profile::Profile;
@@ -538,6 +550,8 @@ struct Evidence {
     // --- Per-process funnel accounting (this process as reader/writer) ---
     enc_outputs: u32,
     random_reads: u32,
+    /// Files read whose content was real, unencrypted data.
+    plain_reads: u32,
     funnel_used: u32,
     funnel_time: u64,
     /// Deletes of files this process read, waiting for its next encrypted output.
@@ -567,6 +581,7 @@ impl Evidence {
         if old(self.funnel_time) {
             self.enc_outputs = 0;
             self.random_reads = 0;
+            self.plain_reads = 0;
             self.funnel_used = 0;
             self.enc_stems.clear();
         }
@@ -579,6 +594,7 @@ impl Evidence {
             && self.notes.is_empty()
             && self.enc_outputs == 0
             && self.random_reads == 0
+            && self.plain_reads == 0
             && self.after.is_empty()
     }
 
@@ -600,7 +616,13 @@ impl Evidence {
         self.explained.push_back(h);
     }
 
+    /// Encrypted outputs not yet matched with a delete. An encryptor writes about one
+    /// output per file it reads; a backup or archiver reads many files per output, so a
+    /// reader whose outputs are fewer than half its reads gets no credit.
     fn credit(&self) -> u32 {
+        if (self.enc_outputs as u64) * 2 < self.plain_reads as u64 {
+            return 0;
+        }
         self.enc_outputs
             .saturating_sub(self.random_reads)
             .saturating_sub(self.funnel_used)
@@ -1139,10 +1161,14 @@ impl Engine {
         f.profile = Some(prof);
         // Reading encrypted-looking data (whoever created it) offsets encrypted outputs in
         // the funnel: copying ciphertext is not encrypting.
-        if new_hold && prof.encrypted_looking() {
+        if new_hold && !prof.is_empty() {
             let now = self.now;
             let e = self.ev(p);
-            e.random_reads = e.random_reads.saturating_add(1);
+            if prof.encrypted_looking() {
+                e.random_reads = e.random_reads.saturating_add(1);
+            } else {
+                e.plain_reads = e.plain_reads.saturating_add(1);
+            }
             e.funnel_time = now;
         }
         if decoy {

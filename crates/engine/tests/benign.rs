@@ -497,3 +497,26 @@ fn package_manager_and_compiler() {
     }
     sim.assert_no_verdict();
 }
+
+#[test]
+fn encrypted_backup_then_delete_originals() {
+    let (mut sim, files) = sim_with_decoys();
+    let sh = sim.login_shell();
+    let borg = sim.spawn(sh, "/usr/bin/borg");
+    for f in &files {
+        sim.read(borg, f);
+    }
+    for i in 0..6 {
+        sim.write_new(
+            borg,
+            &format!("/backup/repo/data/{i}"),
+            random(300 + i, 50_000),
+        );
+    }
+    sim.exit(borg);
+    let rm = sim.spawn(sh, "/bin/rm");
+    for f in &files {
+        sim.delete(rm, f);
+    }
+    sim.assert_no_verdict();
+}
