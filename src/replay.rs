@@ -21,7 +21,8 @@ pub fn replay_file(file: &Path) -> Result<(Vec<Verdict>, usize), ExitError> {
     let mut verdicts = Vec::new();
     let mut n = 0usize;
     for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.map_err(|e| ExitError::runtime(format!("reading {}: {e}", file.display())))?;
+        let line =
+            line.map_err(|e| ExitError::runtime(format!("reading {}: {e}", file.display())))?;
         if line.trim().is_empty() {
             continue;
         }
@@ -30,9 +31,13 @@ pub fn replay_file(file: &Path) -> Result<(Vec<Verdict>, usize), ExitError> {
                 ExitError::usage(format!("{}: bad trace header: {e}", file.display()))
             })?;
             if let Some(cfg) = v.get("config") {
-                let cfg: ward_engine::Config = serde_json::from_value(cfg.clone()).map_err(|e| {
-                    ExitError::usage(format!("{}: bad engine config in header: {e}", file.display()))
-                })?;
+                let cfg: ward_engine::Config =
+                    serde_json::from_value(cfg.clone()).map_err(|e| {
+                        ExitError::usage(format!(
+                            "{}: bad engine config in header: {e}",
+                            file.display()
+                        ))
+                    })?;
                 engine = Engine::new(cfg);
             }
             let ver = v["ward_trace"].as_u64().unwrap_or(0);
@@ -45,7 +50,11 @@ pub fn replay_file(file: &Path) -> Result<(Vec<Verdict>, usize), ExitError> {
             continue;
         }
         let ev: Event = serde_json::from_str(&line).map_err(|e| {
-            ExitError::usage(format!("{}:{}: not a trace event: {e}", file.display(), i + 1))
+            ExitError::usage(format!(
+                "{}:{}: not a trace event: {e}",
+                file.display(),
+                i + 1
+            ))
         })?;
         n += 1;
         if let Some(v) = engine.observe(&ev) {
@@ -70,7 +79,11 @@ pub fn run(file: &Path, json: bool) -> Result<(), ExitError> {
             v.root.pid,
             v.culprit.pid,
             v.files_damaged.len(),
-            v.indicators.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(", "),
+            v.indicators
+                .iter()
+                .map(|i| i.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             v.time as f64 / 1e6
         );
     }

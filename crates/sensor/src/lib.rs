@@ -43,7 +43,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 use ward_engine::{Block, Event, FileKey, Op, ProcId, Sample};
 use ward_sys::decode::{self, FileHandle, RawEvent};
@@ -97,8 +97,23 @@ pub struct SensorStats {
 /// allows it (fail open).
 pub struct PermRequest {
     fd: Option<OwnedFd>,
-    group: Rc<Fanotify>,
+    group: Arc<Fanotify>,
     pub proc: ProcId,
+    /// The file being opened (`None` when the event was not examined).
+    pub stat: Option<ward_sys::fs::Stat>,
+    /// Its path.
+    pub path: Option<PathBuf>,
+}
+
+impl PermRequest {
+    /// A second descriptor for the file being opened (reads through it generate no
+    /// fanotify events), for the vault to copy or link from while the opener waits.
+    pub fn dup_fd(&self) -> io::Result<OwnedFd> {
+        match &self.fd {
+            Some(fd) => fd.try_clone(),
+            None => Err(io::Error::new(io::ErrorKind::NotFound, "already answered")),
+        }
+    }
 }
 
 impl Drop for PermRequest {
@@ -134,7 +149,7 @@ struct Mount {
 
 /// The sensor. Call [`Sensor::poll`] in a loop.
 pub struct Sensor {
-    content: Rc<Fanotify>,
+    content: Arc<Fanotify>,
     names: Option<Fanotify>,
     procs_conn: Option<ProcConnector>,
     procs: ProcTable,
@@ -274,7 +289,7 @@ impl Sensor {
             }
         };
         Ok(Sensor {
-            content: Rc::new(content),
+            content: Arc::new(content),
             names: names_ok,
             procs_conn,
             procs: ProcTable::new(opts.boundary_exes.clone()),
@@ -449,11 +464,13 @@ impl Sensor {
         let is_perm = ev.mask & fan::FAN_OPEN_PERM != 0;
         let req = is_perm.then(|| PermRequest {
             fd: None,
-            group: Rc::clone(&self.content),
+            group: Arc::clone(&self.content),
             proc: ProcId {
                 pid: ev.pid as u32,
                 start: 0,
             },
+            stat: None,
+            path: None,
         });
         // Ward's own I/O and everything outside the protected trees: allow at once.
         if ev.pid == self.self_pid {
@@ -493,6 +510,8 @@ impl Sensor {
         let perm = req.map(|mut r| {
             r.proc = proc;
             r.fd = Some(fd);
+            r.stat = Some(st);
+            r.path = Some(PathBuf::from(&path));
             r
         });
         out.push(Observation {

@@ -20,6 +20,8 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<Stat> {
         size: st.st_size as u64,
         regular: (st.st_mode & libc::S_IFMT) == libc::S_IFREG,
         nlink: st.st_nlink,
+        mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
+        ctime_ns: st.st_ctime * 1_000_000_000 + st.st_ctime_nsec,
     })
 }
 
@@ -31,6 +33,8 @@ pub struct Stat {
     pub size: u64,
     pub regular: bool,
     pub nlink: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
 }
 
 /// `pread` as much as possible of `len` bytes at `offset` (short on EOF).
