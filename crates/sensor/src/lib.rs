@@ -496,24 +496,29 @@ impl Sensor {
             dev: st.dev,
             ino: st.ino,
         };
-        let path = path.to_string_lossy().into_owned();
-        let op = if is_perm {
-            Op::Open {
-                file,
-                path,
-                sample,
-                write: None,
-            }
-        } else {
-            Op::CloseWrite { file, path, sample }
-        };
         let perm = req.map(|mut r| {
             r.proc = proc;
             r.fd = Some(fd);
             r.stat = Some(st);
-            r.path = Some(PathBuf::from(&path));
+            r.path = Some(path.clone());
             r
         });
+        let path = path.to_string_lossy().into_owned();
+        let op = if is_perm {
+            let write = if st.size > 0 {
+                procs::open_write_intent(ev.pid as u32)
+            } else {
+                None
+            };
+            Op::Open {
+                file,
+                path,
+                sample,
+                write,
+            }
+        } else {
+            Op::CloseWrite { file, path, sample }
+        };
         out.push(Observation {
             event: Event { time, proc, op },
             perm,
