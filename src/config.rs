@@ -9,6 +9,17 @@
 //! boundary_programs = ["sshd", "cron", "systemd", "smbd", "containerd-shim"]
 //! # Kill the lineage after freezing it (default true). false = leave it frozen for forensics.
 //! kill = true
+//! # Keep the content of files before untrusted processes change them, and restore them
+//! # after an incident (default true).
+//! vault = true
+//! # Vault budget for copies in MiB (0 = 10% of the filesystem) and retention in hours.
+//! vault_max_mib = 0
+//! vault_retention_hours = 24
+//! # Programs trusted not to need preservation (their writes are still analysed).
+//! trusted_programs = ["dpkg", "apt", "apt-get", "rpm", "dnf", "yum", "unattended-upgrade"]
+//! # Processes running at least this long before they open a file are trusted too, as long
+//! # as their lineage shows no suspicious behaviour (0 disables).
+//! trust_after_secs = 3600
 //! ```
 
 use serde::Deserialize;
@@ -21,6 +32,11 @@ pub struct Config {
     pub decoys: bool,
     pub boundary_programs: Vec<String>,
     pub kill: bool,
+    pub vault: bool,
+    pub vault_max_mib: u64,
+    pub vault_retention_hours: u64,
+    pub trusted_programs: Vec<String>,
+    pub trust_after_secs: u64,
 }
 
 impl Default for Config {
@@ -45,6 +61,22 @@ impl Default for Config {
             .map(String::from)
             .collect(),
             kill: true,
+            vault: true,
+            vault_max_mib: 0,
+            vault_retention_hours: 24,
+            trusted_programs: [
+                "dpkg",
+                "apt",
+                "apt-get",
+                "rpm",
+                "dnf",
+                "yum",
+                "unattended-upgrade",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            trust_after_secs: 3600,
         }
     }
 }

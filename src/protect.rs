@@ -169,6 +169,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
         paths: paths.clone(),
         exclude,
         boundary_exes: cfg.boundary_programs.clone(),
+        deny_write: Vec::new(),
     });
     let mut sensor = match sensor_result {
         Ok(s) => s,

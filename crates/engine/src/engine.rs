@@ -749,6 +749,26 @@ impl Engine {
         false
     }
 
+    /// Does `p`'s lineage (it and its ancestors up to the boundary) show any evidence at
+    /// all: damage, indicators, encrypted outputs or deletes awaiting one, or a conviction?
+    /// A suspicious lineage loses the trust that would spare it preservation.
+    pub fn suspicious(&self, p: ProcId) -> bool {
+        if self.is_convicted(p) {
+            return true;
+        }
+        self.chain_inner(p, false).iter().any(|q| {
+            self.procs
+                .get(q)
+                .and_then(|n| n.ev.as_ref())
+                .is_some_and(|e| {
+                    !e.damage.is_empty()
+                        || !e.marks.is_empty()
+                        || e.enc_outputs > 0
+                        || !e.pending.is_empty()
+                })
+        })
+    }
+
     /// What the engine knows about a process.
     pub fn process(&self, p: ProcId) -> Option<&ProcInfo> {
         self.procs.get(&p).and_then(|n| n.info.as_ref())

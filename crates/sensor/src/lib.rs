@@ -140,6 +140,9 @@ pub struct SensorOptions {
     pub exclude: Vec<PathBuf>,
     /// Executable base names that are lineage boundaries (daemons).
     pub boundary_exes: Vec<String>,
+    /// Trees no other process may open for writing (ward's vaults): such opens are
+    /// denied. Reads are allowed (backups); events there are not analysed.
+    pub deny_write: Vec<PathBuf>,
 }
 
 struct Mount {
@@ -156,6 +159,7 @@ pub struct Sensor {
     mounts: Vec<Mount>,
     roots: Vec<PathBuf>,
     exclude: Vec<PathBuf>,
+    deny_write: Vec<PathBuf>,
     dir_cache: HashMap<FileHandle, PathBuf>,
     caps: Capabilities,
     stats: SensorStats,
@@ -296,6 +300,7 @@ impl Sensor {
             mounts,
             roots: opts.paths,
             exclude: opts.exclude,
+            deny_write: opts.deny_write,
             dir_cache: HashMap::new(),
             caps,
             stats: SensorStats::default(),
@@ -482,6 +487,20 @@ impl Sensor {
                 return self.allow_with(req, fd);
             }
         };
+        if self.deny_write.iter().any(|d| path.starts_with(d)) {
+            // ward's vault: nobody else writes there, and nothing there is analysed.
+            let Some(mut r) = req else { return };
+            let write = procs::open_write_intent(ev.pid as u32);
+            r.fd = Some(fd);
+            if write != Some(false) {
+                tracing::warn!(
+                    "denied pid {} opening {} for writing: it is in ward's vault",
+                    ev.pid,
+                    path.display()
+                );
+            }
+            return self.answer(r, write == Some(false));
+        }
         if !self.in_scope(&path) {
             self.stats.out_of_scope += 1;
             return self.allow_with(req, fd);

@@ -106,6 +106,11 @@ impl Store {
                  id TEXT PRIMARY KEY,
                  detected_at TEXT NOT NULL,
                  body TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS restore_plans (
+                 id TEXT PRIMARY KEY,
+                 plan TEXT NOT NULL,
+                 done INTEGER NOT NULL DEFAULT 0
              );",
         )
         .map_err(db)?;
@@ -124,6 +129,66 @@ impl Store {
                 path: self.path.clone(),
                 source: e,
             })?;
+        Ok(())
+    }
+
+    /// Record the restore plan of an incident (JSON chosen by the caller), before the
+    /// restore starts, so a restart can finish it.
+    pub fn put_plan(&self, id: &str, plan: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO restore_plans (id, plan, done) VALUES (?1, ?2, 0)",
+                params![id, plan],
+            )
+            .map_err(|e| StoreError::Db {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        Ok(())
+    }
+
+    /// The restore plan of an incident.
+    pub fn plan(&self, id: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT plan FROM restore_plans WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| StoreError::Db {
+                path: self.path.clone(),
+                source: e,
+            })
+    }
+
+    /// Plans whose restore has not finished: (incident id, plan).
+    pub fn unfinished_plans(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let db = |e| StoreError::Db {
+            path: self.path.clone(),
+            source: e,
+        };
+        let mut st = self
+            .conn
+            .prepare("SELECT id, plan FROM restore_plans WHERE done = 0 ORDER BY id")
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    /// Mark a restore finished and record its outcome in the incident.
+    pub fn finish_restore(&self, id: &str, status: &str) -> Result<(), StoreError> {
+        let db = |e| StoreError::Db {
+            path: self.path.clone(),
+            source: e,
+        };
+        self.conn
+            .execute("UPDATE restore_plans SET done = 1 WHERE id = ?1", [id])
+            .map_err(db)?;
+        if let Some(mut inc) = self.get(id)? {
+            inc.restore = status.to_string();
+            self.put(&inc)?;
+        }
         Ok(())
     }
 
@@ -225,6 +290,24 @@ mod tests {
             self.contained_at = other.contained_at;
             self
         }
+    }
+
+    #[test]
+    fn plans_survive_and_finish() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        s.put(&inc("a")).unwrap();
+        s.put_plan("a", "{\"x\":1}").unwrap();
+        drop(s);
+        let s = Store::open(d.path()).unwrap();
+        assert_eq!(
+            s.unfinished_plans().unwrap(),
+            vec![("a".to_string(), "{\"x\":1}".to_string())]
+        );
+        s.finish_restore("a", "done").unwrap();
+        assert!(s.unfinished_plans().unwrap().is_empty());
+        assert_eq!(s.get("a").unwrap().unwrap().restore, "done");
+        assert_eq!(s.plan("a").unwrap().as_deref(), Some("{\"x\":1}"));
     }
 
     #[test]
