@@ -28,8 +28,7 @@ pub const STALL: Duration = Duration::from_millis(1000);
 pub const GRACE: Duration = Duration::from_millis(500);
 
 fn state(pid: i32) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s[s.rfind(')')? + 1..].trim_start().chars().next()
+    ward_sys::procfs::stat(pid as u32).map(|s| s.state)
 }
 
 /// Run the watchdog for `pid`, reading heartbeats from stdin. Returns when ward exits.

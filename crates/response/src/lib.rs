@@ -39,14 +39,7 @@ pub struct Containment {
 }
 
 fn stat(pid: u32) -> Option<(char, u32, u64)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some((
-        f.first()?.chars().next()?,
-        f.get(1)?.parse().ok()?,
-        f.get(19)?.parse().ok()?,
-    ))
+    ward_sys::procfs::stat(pid).map(|s| (s.state, s.ppid, s.start))
 }
 
 /// Map of every live process to its parent.

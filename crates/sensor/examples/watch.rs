@@ -8,6 +8,7 @@ fn main() {
         paths: vec![path],
         exclude: vec![],
         boundary_exes: vec![],
+        deny_write: vec![],
     })
     .unwrap_or_else(|e| {
         eprintln!("{e}");

@@ -35,8 +35,7 @@ pub struct ProcFacts {
 
 /// Read `/proc/PID/{stat,status,exe,cmdline}`. `None` if the process is gone.
 pub fn read_proc(pid: u32) -> Option<ProcFacts> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (ppid, start) = parse_stat(&stat)?;
+    let ward_sys::procfs::ProcStat { ppid, start, .. } = ward_sys::procfs::stat(pid)?;
     let uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -59,22 +58,6 @@ pub fn read_proc(pid: u32) -> Option<ProcFacts> {
         exe,
         cmdline,
     })
-}
-
-/// Parse `ppid` (field 4) and `starttime` (field 22) of `/proc/PID/stat`. The command
-/// name (field 2) may contain spaces and parentheses, so fields are counted from the
-/// last `)`.
-pub fn parse_stat(stat: &str) -> Option<(u32, u64)> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state): ppid is f[1], starttime is f[19].
-    Some((f.get(1)?.parse().ok()?, f.get(19)?.parse().ok()?))
-}
-
-/// State letter (field 3) of `/proc/PID/stat`, e.g. `'T'` when stopped.
-pub fn proc_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
 }
 
 fn parse_cmdline(b: &[u8]) -> Vec<String> {
@@ -331,13 +314,6 @@ mod tests {
         );
         assert_eq!(parse_open_syscall("running"), None);
         assert_eq!(parse_open_syscall(""), None);
-    }
-
-    #[test]
-    fn parses_stat_with_odd_comm() {
-        let s = "1234 (a) b (c)) S 99 1 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 777 0 0";
-        assert_eq!(parse_stat(s), Some((99, 777)));
-        assert_eq!(parse_stat("garbage"), None);
     }
 
     #[test]

@@ -13,12 +13,14 @@
 //!   process), so that short-lived processes (one `openssl` per file) keep their parentage
 //!   after they exit.
 //! - [`fs`]: small wrappers: `fstat`, `statfs`, `pread`, path of an fd.
+//! - [`procfs`]: the parser of `/proc/PID/stat` (state, parent, start time).
 
 pub mod decode;
 pub mod fanotify;
 pub mod fs;
 pub mod handle;
 pub mod proc_connector;
+pub mod procfs;
 
 use std::io;
 
