@@ -3,7 +3,8 @@
 //! 1. a loop-mounted ext4 image with a realistic hospital-share corpus;
 //! 2. `ward protect --json` on it (a real child process, the same one a service runs);
 //! 3. a WannaCry-like attack (`ward simulate new-then-delete`) in another child process;
-//! 4. what ward detected, when, and what it stopped; then everything is cleaned up.
+//! 4. what ward detected, when, what it stopped and what it restored; then everything is
+//!    cleaned up.
 
 use crate::ExitError;
 use std::io::IsTerminal;
@@ -100,6 +101,17 @@ pub fn run() -> Result<(), ExitError> {
         .iter()
         .filter(|(k, v)| after.get(*k) != Some(v))
         .count();
+    let restored = if ready["protections"]["vault"] == true {
+        agent.wait_for("restored", Duration::from_secs(60))
+    } else {
+        None
+    };
+    let recovered =
+        ward_sim::manifest_hashes(&share).map_err(|e| ExitError::runtime(e.to_string()))?;
+    let lost = before
+        .iter()
+        .filter(|(k, v)| recovered.get(*k) != Some(v))
+        .count();
 
     match incident {
         Some(inc) => {
@@ -162,10 +174,19 @@ pub fn run() -> Result<(), ExitError> {
                     None => "unknown".into(),
                 }
             );
-            println!(
-                "{}",
-                st.dim("    (the rollback vault, which restores these files too, is the next milestone)")
-            );
+            match &restored {
+                Some(r) => println!(
+                    "    recovery     {} file(s) restored from the vault, {} attacker file(s) quarantined; {}",
+                    r["files_restored"],
+                    r["files_quarantined"],
+                    if lost == 0 {
+                        st.green("0 files lost (every original is byte-identical again)")
+                    } else {
+                        st.red(&format!("{lost} file(s) LOST"))
+                    }
+                ),
+                None => println!("    recovery     {}", st.red("no restore report (vault inactive?)")),
+            }
         }
         None => {
             println!(

@@ -13,6 +13,8 @@ mod eval;
 mod output;
 mod protect;
 mod replay;
+mod restore;
+mod vaultd;
 mod watchdog;
 
 use clap::{Parser, Subcommand};
@@ -59,6 +61,19 @@ enum Cmd {
         /// Directories to protect.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// Re-run or complete the restore of an incident (idempotent).
+    ///
+    /// ward restores automatically after containment; use this after an interruption,
+    /// or with --dry-run to see what would be done.
+    Restore {
+        #[arg(long, default_value = "/var/lib/ward")]
+        state_dir: PathBuf,
+        /// List what would be restored, renamed back, quarantined or is lost; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Incident id (see `ward incidents`).
+        id: String,
     },
     /// List recorded incidents.
     Incidents {
@@ -191,6 +206,11 @@ fn run(cli: Cli) -> Result<(), ExitError> {
             record,
         }),
         Cmd::Incidents { state_dir, json } => incidents(&state_dir, json),
+        Cmd::Restore {
+            state_dir,
+            dry_run,
+            id,
+        } => restore::run(&state_dir, &id, dry_run),
         Cmd::Simulate {
             profile,
             dir,

@@ -6,18 +6,23 @@
 
 use crate::config::Config;
 use crate::output::JsonOut;
+use crate::vaultd::{Done, Job, PlanRecord, VaultWorker, PRESERVE_TIMEOUT};
 use crate::{decoys, ExitError};
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::SystemTime;
 use std::time::{Duration, Instant};
-use ward_engine::{Engine, Verdict};
+use ward_engine::{Engine, Op, ProcId, Verdict};
 use ward_response::Target;
+use ward_sensor::PermRequest;
 use ward_sensor::{Observation, Sensor, SensorOptions};
 use ward_store::{Incident, Store};
+use ward_vault::Owner;
 
 /// Options of `ward protect`.
 pub struct ProtectOptions {
@@ -137,8 +142,9 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
     let cfg = Config::load(opts.config.as_deref()).map_err(ExitError::usage)?;
     let paths = check_paths(&opts.paths)?;
     let state_dir = absolute(&opts.state_dir);
-    let store = Store::open(&state_dir).map_err(|e| ExitError::usage(e.to_string()))?;
-    let mut out = JsonOut::new(opts.json);
+    let store =
+        StoreWorker::start(Store::open(&state_dir).map_err(|e| ExitError::usage(e.to_string()))?);
+    let out = JsonOut::new(opts.json);
     let mut recorder = match &opts.record {
         Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
             |e| ExitError::usage(format!("cannot create trace file {}: {e}", p.display())),
@@ -156,12 +162,45 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
 
     let mut watchdog = Watchdog::spawn();
 
+    // The vault is opened before the sensor starts: once the marks are placed, ward's
+    // own file I/O on a protected filesystem must come from other threads.
+    let vault = if cfg.vault {
+        let limits = ward_vault::Limits {
+            max_bytes: cfg.vault_max_mib << 20,
+            retention: Duration::from_secs(cfg.vault_retention_hours * 3600),
+            ..Default::default()
+        };
+        match VaultWorker::start(&paths, limits) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!("vault unavailable ({e}): damaged files will NOT be restored");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    // Restores that did not finish before a restart (queued now, run once protection is up).
+    let unfinished = if vault.is_some() {
+        store.call(|s| s.unfinished_plans()).unwrap_or_else(|e| {
+            tracing::error!("reading unfinished restores: {e}");
+            Vec::new()
+        })
+    } else {
+        Vec::new()
+    };
     let placed = if cfg.decoys {
         decoys::place(&paths)
     } else {
         Vec::new()
     };
+    let vault_dirs: Vec<PathBuf> = if cfg.vault {
+        vault_dirs_for(&paths)
+    } else {
+        Vec::new()
+    };
     let mut exclude = vec![state_dir.clone()];
+    exclude.extend(vault_dirs.iter().cloned());
     if let Some(r) = &opts.record {
         exclude.push(absolute(r));
     }
@@ -169,7 +208,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
         paths: paths.clone(),
         exclude,
         boundary_exes: cfg.boundary_programs.clone(),
-        deny_write: Vec::new(),
+        deny_write: vault_dirs.clone(),
     });
     let mut sensor = match sensor_result {
         Ok(s) => s,
@@ -182,7 +221,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
         }
     };
     let caps = sensor.capabilities().clone();
-    let mut engine = Engine::new(ward_engine::Config {
+    let engine = Engine::new(ward_engine::Config {
         damage_threshold: cfg.damage_threshold,
         decoys: placed
             .iter()
@@ -207,7 +246,9 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
         warnings
             .push("process connector unavailable: parents of short-lived processes may be missed");
     }
-    warnings.push("vault not active: files damaged before containment are not restored yet");
+    if vault.is_none() {
+        warnings.push("vault not active: files damaged before containment are not restored");
+    }
     for w in &warnings {
         tracing::warn!("{w}");
     }
@@ -239,25 +280,58 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
             "rename_event": caps.rename_event,
             "proc_connector": caps.proc_connector,
             "decoys": placed.len(),
-            "vault": false,
+            "vault": vault.is_some(),
             "watchdog": watchdog.is_some(),
         },
         "warnings": warnings,
     }));
 
+    if let Some(v) = &vault {
+        for (id, plan) in unfinished {
+            match serde_json::from_str::<PlanRecord>(&plan) {
+                Ok(p) => {
+                    tracing::info!("resuming the restore of incident {id}");
+                    v.send(Job::Restore { plan: p.to_plan() });
+                }
+                Err(e) => tracing::error!("restore plan of {id} is unreadable: {e}"),
+            }
+        }
+    }
+    let mut g = Guard {
+        engine,
+        store,
+        out,
+        clock,
+        cfg,
+        vault,
+        pending: HashMap::new(),
+        next_job: 0,
+        preserved: HashMap::new(),
+        owners: HashMap::new(),
+        renames: VecDeque::new(),
+        restores_due: Vec::new(),
+        uptime: uptime_secs(),
+        stats: Stats::default(),
+    };
     let mut obs: Vec<Observation> = Vec::new();
     let mut last_tick = Instant::now();
     let result = loop {
         if let Some(w) = watchdog.as_mut() {
             w.beat();
         }
-        // Wait for events (or a signal, or the 200 ms heartbeat).
+        // Wait for events (or a signal, a vault result, or the 200 ms heartbeat).
         let ready = {
             let mut fds: Vec<nix::poll::PollFd> = sensor
                 .fds()
                 .into_iter()
                 .map(|fd| nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN))
                 .collect();
+            if let Some(v) = &g.vault {
+                fds.push(nix::poll::PollFd::new(
+                    v.wake.as_fd(),
+                    nix::poll::PollFlags::POLLIN,
+                ));
+            }
             fds.push(nix::poll::PollFd::new(
                 sig_r.as_fd(),
                 nix::poll::PollFlags::POLLIN,
@@ -282,38 +356,375 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
                 let _ = serde_json::to_writer(&mut *r, &o.event);
                 let _ = r.write_all(b"\n");
             }
-            if let Some(v) = engine.observe(&o.event) {
-                contain(&v, &mut engine, &sensor, &store, &out, &clock, &cfg);
-            }
-            if let Some(p) = o.perm {
-                let allow = !engine.is_convicted(p.proc);
-                sensor.answer(p, allow);
-            }
+            g.observe(o, &mut sensor);
         }
+        g.vault_results(&mut sensor);
+        g.expire_pending(&mut sensor);
+        g.start_due_restores();
         if last_tick.elapsed() >= Duration::from_secs(1) {
             sensor.tick();
+            g.uptime = uptime_secs();
+            if let Some(v) = &g.vault {
+                if g.stats.ticks.is_multiple_of(60) {
+                    v.send(Job::Evict);
+                }
+            }
+            g.stats.ticks += 1;
             last_tick = Instant::now();
         }
     };
-    drop(sensor); // releases the marks; pending events are allowed
+    // Answer what is still held, then release the marks (pending events are allowed).
+    for (_, (p, _)) in g.pending.drain() {
+        sensor.answer(p, true);
+    }
+    drop(sensor);
+    // Let restores in progress finish (they are resumed after a restart if killed).
+    if let Some(v) = g.vault.as_mut() {
+        v.stop();
+        for d in v.results() {
+            g.vault_done(d);
+        }
+    }
     decoys::remove(&placed);
     if let Some(mut r) = recorder {
         let _ = r.flush();
     }
-    let st = engine.stats();
+    let st = g.engine.stats();
     tracing::info!(
-        "stopping: {} events, {} files and {} processes tracked, {} incidents",
+        "stopping: {} events, {} files and {} processes tracked, {} incidents; vault: {} preserved, {} failed, {} timed out",
         st.events,
         st.files_tracked,
         st.processes_tracked,
-        st.verdicts
+        st.verdicts,
+        g.stats.preserved,
+        g.stats.preserve_failed,
+        g.stats.preserve_timeouts,
     );
-    out.emit(json!({"type": "stopped"}));
-    out.close();
+    g.out.emit(json!({"type": "stopped"}));
+    g.out.close();
     if let Some(w) = watchdog.take() {
         drop(w);
     }
     result
+}
+
+#[derive(Default)]
+struct Stats {
+    preserved: u64,
+    preserve_failed: u64,
+    preserve_timeouts: u64,
+    ticks: u64,
+}
+
+/// The running agent: everything the main loop owns besides the sensor.
+struct Guard {
+    engine: Engine,
+    store: StoreWorker,
+    out: JsonOut,
+    clock: Clock,
+    cfg: Config,
+    vault: Option<VaultWorker>,
+    /// Opens held while their file is preserved: job id → (request, since).
+    pending: HashMap<u64, (PermRequest, Instant)>,
+    next_job: u64,
+    /// Versions already preserved: (dev, ino) → (size, mtime, content copied, for which
+    /// lineage top).
+    preserved: HashMap<(u64, u64), (u64, i64, bool, ProcId)>,
+    /// Lineage chains of the processes on whose behalf files were preserved.
+    owners: HashMap<ProcId, Vec<ProcId>>,
+    /// Recent renames with the lineage chain of the renaming process.
+    renames: VecDeque<(Vec<ProcId>, String, String)>,
+    /// Restores to plan once the contained lineage's last events are in:
+    /// (incident, root, contained_at, due).
+    restores_due: Vec<(String, ProcId, SystemTime, Instant)>,
+    uptime: f64,
+    stats: Stats,
+}
+
+const MAX_RENAMES: usize = 100_000;
+const MAX_OWNERS: usize = 200_000;
+/// Clock ticks per second of `/proc/PID/stat` start times (USER_HZ, 100 on Linux).
+const CLK_TCK: f64 = 100.0;
+
+fn uptime_secs() -> f64 {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
+        .unwrap_or(0.0)
+}
+
+impl Guard {
+    fn observe(&mut self, o: Observation, sensor: &mut Sensor) {
+        if let Op::Rename { from, to, .. } = &o.event.op {
+            if self.renames.len() >= MAX_RENAMES {
+                self.renames.pop_front();
+            }
+            self.renames
+                .push_back((self.engine.lineage(o.event.proc), from.clone(), to.clone()));
+        }
+        if let Some(v) = self.engine.observe(&o.event) {
+            self.contain(&v, sensor);
+        }
+        let Some(p) = o.perm else { return };
+        if self.engine.is_convicted(p.proc) {
+            return sensor.answer(p, false);
+        }
+        let copy = match &o.event.op {
+            Op::Open { write, .. } => *write != Some(false),
+            _ => return sensor.answer(p, true),
+        };
+        let id = self.next_job;
+        match self.preserve_job(&p, copy, id) {
+            Some(job) => {
+                self.next_job += 1;
+                if let Some(v) = &self.vault {
+                    v.send(job);
+                }
+                self.pending.insert(id, (p, Instant::now()));
+            }
+            None => sensor.answer(p, true),
+        }
+    }
+
+    /// Should the file this request opens be preserved first? Returns the job.
+    fn preserve_job(&mut self, p: &PermRequest, copy: bool, id: u64) -> Option<Job> {
+        let vault = self.vault.as_ref()?;
+        let st = p.stat?;
+        if st.size == 0 || !vault.dirs.contains_key(&st.dev) {
+            return None;
+        }
+        if self.trusted(p.proc) {
+            return None;
+        }
+        // Each version once per lineage; a link is enough until someone opens it for
+        // writing. (ctime is not part of the version: linking into the vault changes it.)
+        let top = self
+            .engine
+            .lineage(p.proc)
+            .last()
+            .copied()
+            .unwrap_or(p.proc);
+        if let Some(&(size, mtime, copied, who)) = self.preserved.get(&(st.dev, st.ino)) {
+            if size == st.size && mtime == st.mtime_ns && who == top && (copied || !copy) {
+                return None;
+            }
+        }
+        let fd = p.dup_fd().ok()?;
+        if self.owners.len() >= MAX_OWNERS {
+            self.owners.clear();
+        }
+        self.owners
+            .entry(p.proc)
+            .or_insert_with(|| self.engine.lineage(p.proc));
+        Some(Job::Preserve {
+            id,
+            dev: st.dev,
+            fd,
+            path: p.path.clone()?,
+            owner: Owner {
+                pid: p.proc.pid,
+                start: p.proc.start,
+            },
+            copy,
+        })
+    }
+
+    /// Trusted processes are spared preservation (never detection): configured programs
+    /// (package managers), and long-running processes whose lineage shows no evidence.
+    fn trusted(&self, proc: ProcId) -> bool {
+        if let Some(info) = self.engine.process(proc) {
+            let base = info.exe.rsplit('/').next().unwrap_or(&info.exe);
+            if self.cfg.trusted_programs.iter().any(|t| t == base) {
+                return !self.engine.suspicious(proc);
+            }
+        }
+        if self.cfg.trust_after_secs == 0 || proc.start == 0 {
+            return false;
+        }
+        let age = self.uptime - proc.start as f64 / CLK_TCK;
+        age >= self.cfg.trust_after_secs as f64 && !self.engine.suspicious(proc)
+    }
+
+    fn vault_results(&mut self, sensor: &mut Sensor) {
+        let Some(v) = &self.vault else { return };
+        for d in v.results() {
+            if let Done::Preserved { id, result } = &d {
+                if let Some((p, _)) = self.pending.remove(id) {
+                    match result {
+                        Ok(done) => {
+                            self.stats.preserved += 1;
+                            if let Some(st) = p.stat {
+                                if self.preserved.len() >= MAX_OWNERS {
+                                    self.preserved.clear();
+                                }
+                                let top = self
+                                    .engine
+                                    .lineage(p.proc)
+                                    .last()
+                                    .copied()
+                                    .unwrap_or(p.proc);
+                                let copied = done.method.is_content_copy();
+                                self.preserved
+                                    .insert((st.dev, st.ino), (st.size, st.mtime_ns, copied, top));
+                            }
+                        }
+                        Err(e) => {
+                            self.stats.preserve_failed += 1;
+                            tracing::warn!(
+                                "could not preserve {}: {e}",
+                                p.path.as_deref().unwrap_or(Path::new("?")).display()
+                            );
+                        }
+                    }
+                    let allow = !self.engine.is_convicted(p.proc);
+                    sensor.answer(p, allow);
+                }
+                continue;
+            }
+            self.vault_done(d);
+        }
+    }
+
+    fn vault_done(&mut self, d: Done) {
+        let Done::Restored { incident, result } = d else {
+            return;
+        };
+        match result {
+            Ok(r) => {
+                let status = if r.files_lost == 0 { "done" } else { "partial" };
+                tracing::info!(
+                    "incident {incident}: restored {} file(s), {} lost, {} quarantined, {} conflict(s) kept side by side",
+                    r.files_restored,
+                    r.files_lost,
+                    r.files_quarantined,
+                    r.conflicts.len()
+                );
+                for (path, what) in &r.details {
+                    tracing::debug!("  {}: {what}", path.display());
+                }
+                let id = incident.clone();
+                self.store.run(move |s| {
+                    if let Err(e) = s.finish_restore(&id, status) {
+                        tracing::error!("recording the restore of {id}: {e}");
+                    }
+                });
+                self.out.emit(json!({
+                    "type": "restored",
+                    "id": incident,
+                    "files_restored": r.files_restored,
+                    "files_lost": r.files_lost,
+                    "files_quarantined": r.files_quarantined,
+                    "conflicts": r.conflicts,
+                    "already_ok": r.already_ok,
+                }));
+            }
+            Err(e) => {
+                tracing::error!(
+                    "restore of incident {incident} failed: {e}; run `ward restore {incident}` to retry"
+                );
+            }
+        }
+    }
+
+    /// Fail open: an opener held longer than the timeout is allowed.
+    fn expire_pending(&mut self, sensor: &mut Sensor) {
+        let late: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, t))| t.elapsed() >= PRESERVE_TIMEOUT)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            if let Some((p, _)) = self.pending.remove(&id) {
+                self.stats.preserve_timeouts += 1;
+                tracing::warn!(
+                    "preserving {} took longer than {:?}: allowing the open without a copy",
+                    p.path.as_deref().unwrap_or(Path::new("?")).display(),
+                    PRESERVE_TIMEOUT
+                );
+                let allow = !self.engine.is_convicted(p.proc);
+                sensor.answer(p, allow);
+            }
+        }
+    }
+
+    fn start_due_restores(&mut self) {
+        if self.restores_due.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = self
+            .restores_due
+            .drain(..)
+            .partition(|(_, _, _, t)| *t <= now);
+        self.restores_due = later;
+        for (incident, root, contained_at, _) in due {
+            let in_lineage = |chain: &Vec<ProcId>| chain.contains(&root);
+            let owners: Vec<(u32, u64)> = self
+                .owners
+                .iter()
+                .filter(|(p, chain)| **p == root || in_lineage(chain))
+                .map(|(p, _)| (p.pid, p.start))
+                .collect();
+            let renames: Vec<(PathBuf, PathBuf)> = self
+                .renames
+                .iter()
+                .filter(|(chain, _, _)| in_lineage(chain))
+                .map(|(_, a, b)| (PathBuf::from(a), PathBuf::from(b)))
+                .collect();
+            let created: Vec<PathBuf> = self
+                .engine
+                .files_created_by(root)
+                .into_iter()
+                .map(PathBuf::from)
+                .collect();
+            let rec = PlanRecord {
+                incident: incident.clone(),
+                vaults: self
+                    .vault
+                    .as_ref()
+                    .map(|v| v.dirs.values().cloned().collect())
+                    .unwrap_or_default(),
+                owners,
+                renames,
+                created,
+                contained_at_ns: contained_at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(0),
+            };
+            let (id, plan) = (
+                incident.clone(),
+                serde_json::to_string(&rec).expect("plan serialises"),
+            );
+            self.store.run(move |s| {
+                if let Err(e) = s.put_plan(&id, &plan) {
+                    tracing::error!("recording the restore plan of {id}: {e}");
+                }
+            });
+            if let Some(v) = &self.vault {
+                v.send(Job::Restore {
+                    plan: rec.to_plan(),
+                });
+            }
+        }
+    }
+}
+
+/// The vault directory of each protected filesystem (the first protected path on it).
+fn vault_dirs_for(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for p in paths {
+        if let Ok(md) = std::fs::metadata(p) {
+            let dev = std::os::unix::fs::MetadataExt::dev(&md);
+            if !seen.contains(&dev) {
+                seen.push(dev);
+                out.push(crate::vaultd::vault_dir(p));
+            }
+        }
+    }
+    out
 }
 
 fn on(b: bool) -> &'static str {
@@ -334,86 +745,86 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
-/// Freeze, then kill, the convicted lineage; record and report the incident.
-fn contain(
-    v: &Verdict,
-    engine: &mut Engine,
-    sensor: &Sensor,
-    store: &Store,
-    out: &JsonOut,
-    clock: &Clock,
-    cfg: &Config,
-) {
-    let detected_at = clock.wall(v.time);
-    let root = Target {
-        pid: v.root.pid,
-        start: v.root.start,
-    };
-    let members: Vec<Target> = v
-        .members
-        .iter()
-        .filter(|m| !sensor.is_protected_pid(m.pid))
-        .map(|m| Target {
-            pid: m.pid,
-            start: m.start,
-        })
-        .collect();
-    let mut c = if sensor.is_protected_pid(root.pid) {
-        tracing::error!(
-            "verdict against pid {} which is ward or its ancestor: not signalling it",
-            root.pid
-        );
-        ward_response::Containment {
-            root_gone: true,
-            ..Default::default()
-        }
-    } else {
-        ward_response::freeze(root, &members)
-    };
-    let contained_ns = sensor.now();
-    let contained_at = clock.wall(contained_ns);
-    let action = if c.frozen.is_empty() {
-        "exited"
-    } else if cfg.kill {
-        ward_response::kill_frozen(&mut c);
-        "killed"
-    } else {
-        "frozen"
-    };
-    let info = engine.process(v.root).cloned();
-    let (exe, cmdline, uid) = info
-        .map(|i| (i.exe, i.cmdline, i.uid))
-        .unwrap_or_else(|| (String::new(), Vec::new(), u32::MAX));
-    let id = format!(
-        "{}-{}",
-        detected_at.format("%Y%m%dT%H%M%S%.3fZ"),
-        v.root.pid
-    );
-    let contain_ms = contained_ns.saturating_sub(v.first_damage) as f64 / 1e6;
-    let inc = Incident {
-        id: id.clone(),
-        pid: v.root.pid,
-        exe,
-        cmdline,
-        client: None,
-        started_at: clock.wall(v.first_damage),
-        detected_at,
-        contained_at,
-        action: action.into(),
-        files_damaged: v.files_damaged.len(),
-        indicators: v
-            .indicators
+impl Guard {
+    /// Freeze, then kill, the convicted lineage; record and report the incident.
+    fn contain(&mut self, v: &Verdict, sensor: &Sensor) {
+        let (engine, store, out, clock, cfg) =
+            (&self.engine, &self.store, &self.out, &self.clock, &self.cfg);
+        let detected_at = clock.wall(v.time);
+        let root = Target {
+            pid: v.root.pid,
+            start: v.root.start,
+        };
+        let members: Vec<Target> = v
+            .members
             .iter()
-            .map(|i| i.as_str().to_string())
-            .collect(),
-        uid,
-        damaged: v.files_damaged.clone(),
-        created: v.files_created.clone(),
-        processes: c.frozen.clone(),
-        contain_ms,
-        restore: "none".into(),
-    };
-    tracing::warn!(
+            .filter(|m| !sensor.is_protected_pid(m.pid))
+            .map(|m| Target {
+                pid: m.pid,
+                start: m.start,
+            })
+            .collect();
+        let mut c = if sensor.is_protected_pid(root.pid) {
+            tracing::error!(
+                "verdict against pid {} which is ward or its ancestor: not signalling it",
+                root.pid
+            );
+            ward_response::Containment {
+                root_gone: true,
+                ..Default::default()
+            }
+        } else {
+            ward_response::freeze(root, &members)
+        };
+        let contained_ns = sensor.now();
+        let contained_at = clock.wall(contained_ns);
+        let action = if c.frozen.is_empty() {
+            "exited"
+        } else if cfg.kill {
+            ward_response::kill_frozen(&mut c);
+            "killed"
+        } else {
+            "frozen"
+        };
+        let info = engine.process(v.root).cloned();
+        let (exe, cmdline, uid) = info
+            .map(|i| (i.exe, i.cmdline, i.uid))
+            .unwrap_or_else(|| (String::new(), Vec::new(), u32::MAX));
+        let id = format!(
+            "{}-{}",
+            detected_at.format("%Y%m%dT%H%M%S%.3fZ"),
+            v.root.pid
+        );
+        let contain_ms = contained_ns.saturating_sub(v.first_damage) as f64 / 1e6;
+        let inc = Incident {
+            id: id.clone(),
+            pid: v.root.pid,
+            exe,
+            cmdline,
+            client: None,
+            started_at: clock.wall(v.first_damage),
+            detected_at,
+            contained_at,
+            action: action.into(),
+            files_damaged: v.files_damaged.len(),
+            indicators: v
+                .indicators
+                .iter()
+                .map(|i| i.as_str().to_string())
+                .collect(),
+            uid,
+            damaged: v.files_damaged.clone(),
+            created: v.files_created.clone(),
+            processes: c.frozen.clone(),
+            contain_ms,
+            restore: if self.vault.is_some() {
+                "pending"
+            } else {
+                "none"
+            }
+            .into(),
+        };
+        tracing::warn!(
         "INCIDENT {id}: {} (pid {}) damaged {} file(s) [{}]; {} {} process(es) {:.1} ms after the first damaging write",
         inc.exe,
         inc.pid,
@@ -423,10 +834,88 @@ fn contain(
         c.frozen.len(),
         contain_ms
     );
-    if let Err(e) = store.put(&inc) {
-        tracing::error!("could not record incident {id}: {e}");
+        let rec = inc.clone();
+        store.run(move |s| {
+            if let Err(e) = s.put(&rec) {
+                tracing::error!("could not record incident {}: {e}", rec.id);
+            }
+        });
+        let mut line = serde_json::to_value(&inc).expect("incident serialises");
+        line["type"] = json!("incident");
+        out.emit(line);
+        if let Some(vault) = &self.vault {
+            let owners: Vec<Owner> = self
+                .owners
+                .iter()
+                .filter(|(p, chain)| **p == v.root || chain.contains(&v.root))
+                .map(|(p, _)| Owner {
+                    pid: p.pid,
+                    start: p.start,
+                })
+                .collect();
+            vault.send(Job::Pin {
+                incident: id.clone(),
+                owners,
+            });
+            // Plan the restore once the lineage's last queued events have been seen.
+            self.restores_due.push((
+                id,
+                v.root,
+                SystemTime::from(contained_at),
+                Instant::now() + Duration::from_millis(300),
+            ));
+        }
     }
-    let mut v = serde_json::to_value(&inc).expect("incident serialises");
-    v["type"] = json!("incident");
-    out.emit(v);
+}
+
+/// The incident store on its own thread: the state directory may be on a protected
+/// filesystem, and the main thread must never wait for its own permission events.
+type StoreJob = Box<dyn FnOnce(&Store) + Send>;
+
+struct StoreWorker {
+    tx: Option<std::sync::mpsc::Sender<StoreJob>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StoreWorker {
+    fn start(store: Store) -> StoreWorker {
+        let (tx, rx) = std::sync::mpsc::channel::<StoreJob>();
+        let thread = std::thread::Builder::new()
+            .name("store".into())
+            .spawn(move || {
+                for f in rx {
+                    f(&store);
+                }
+            })
+            .expect("spawning the store thread");
+        StoreWorker {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Queue work on the store.
+    fn run(&self, f: impl FnOnce(&Store) + Send + 'static) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Box::new(f));
+        }
+    }
+
+    /// Run and wait for the result (only before the sensor starts, or off the main loop).
+    fn call<T: Send + 'static>(&self, f: impl FnOnce(&Store) -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.run(move |s| {
+            let _ = tx.send(f(s));
+        });
+        rx.recv().expect("the store thread answers")
+    }
+}
+
+impl Drop for StoreWorker {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

@@ -278,6 +278,62 @@ impl ProcTable {
     }
 }
 
+/// Does `pid` intend to write the file it is opening right now?
+///
+/// While a process waits in a fanotify permission event for an open, the open's flags are
+/// visible in `/proc/PID/syscall` (`257 dirfd path flags mode ...` for `openat`, `2 path
+/// flags mode` for `open`). Without `FAN_REPORT_TID` the event names the process, not the
+/// thread, so every thread is checked. `Some(true)` for write access or `O_TRUNC`,
+/// `Some(false)` for a read-only open, `None` when it cannot be told (`openat2`, whose
+/// flags are behind a pointer; io_uring; the process is gone).
+pub fn open_write_intent(pid: u32) -> Option<bool> {
+    if let Some(w) = std::fs::read_to_string(format!("/proc/{pid}/syscall"))
+        .ok()
+        .and_then(|s| parse_open_syscall(&s))
+    {
+        return w;
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut found = None;
+    for t in tasks.flatten() {
+        let tid = t.file_name();
+        if tid.to_str() == Some(&pid.to_string()) {
+            continue;
+        }
+        if let Some(w) = std::fs::read_to_string(t.path().join("syscall"))
+            .ok()
+            .and_then(|s| parse_open_syscall(&s))
+        {
+            match w {
+                Some(true) | None => return w,
+                Some(false) => found = Some(Some(false)),
+            }
+        }
+    }
+    found.flatten()
+}
+
+/// Parse one `/proc/TID/syscall` line. Outer `None`: the thread is not in an open call.
+/// Inner value as for [`open_write_intent`].
+pub fn parse_open_syscall(line: &str) -> Option<Option<bool>> {
+    let mut it = line.split_whitespace();
+    let nr: i64 = it.next()?.parse().ok()?;
+    let args: Vec<u64> = it
+        .take(6)
+        .filter_map(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok())
+        .collect();
+    let flags = match nr {
+        2 => *args.get(1)?,            // open(path, flags, mode)
+        257 => *args.get(2)?,          // openat(dirfd, path, flags, mode)
+        85 => return Some(Some(true)), // creat
+        437 => return Some(None),      // openat2: flags behind a pointer
+        _ => return None,
+    };
+    const O_ACCMODE: u64 = 3;
+    const O_TRUNC: u64 = 0o1000;
+    Some(Some(flags & O_ACCMODE != 0 || flags & O_TRUNC != 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,60 +402,4 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
     }
-}
-
-/// Does `pid` intend to write the file it is opening right now?
-///
-/// While a process waits in a fanotify permission event for an open, the open's flags are
-/// visible in `/proc/PID/syscall` (`257 dirfd path flags mode ...` for `openat`, `2 path
-/// flags mode` for `open`). Without `FAN_REPORT_TID` the event names the process, not the
-/// thread, so every thread is checked. `Some(true)` for write access or `O_TRUNC`,
-/// `Some(false)` for a read-only open, `None` when it cannot be told (`openat2`, whose
-/// flags are behind a pointer; io_uring; the process is gone).
-pub fn open_write_intent(pid: u32) -> Option<bool> {
-    if let Some(w) = std::fs::read_to_string(format!("/proc/{pid}/syscall"))
-        .ok()
-        .and_then(|s| parse_open_syscall(&s))
-    {
-        return w;
-    }
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut found = None;
-    for t in tasks.flatten() {
-        let tid = t.file_name();
-        if tid.to_str() == Some(&pid.to_string()) {
-            continue;
-        }
-        if let Some(w) = std::fs::read_to_string(t.path().join("syscall"))
-            .ok()
-            .and_then(|s| parse_open_syscall(&s))
-        {
-            match w {
-                Some(true) | None => return w,
-                Some(false) => found = Some(Some(false)),
-            }
-        }
-    }
-    found.flatten()
-}
-
-/// Parse one `/proc/TID/syscall` line. Outer `None`: the thread is not in an open call.
-/// Inner value as for [`open_write_intent`].
-pub fn parse_open_syscall(line: &str) -> Option<Option<bool>> {
-    let mut it = line.split_whitespace();
-    let nr: i64 = it.next()?.parse().ok()?;
-    let args: Vec<u64> = it
-        .take(6)
-        .filter_map(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok())
-        .collect();
-    let flags = match nr {
-        2 => *args.get(1)?,            // open(path, flags, mode)
-        257 => *args.get(2)?,          // openat(dirfd, path, flags, mode)
-        85 => return Some(Some(true)), // creat
-        437 => return Some(None),      // openat2: flags behind a pointer
-        _ => return None,
-    };
-    const O_ACCMODE: u64 = 3;
-    const O_TRUNC: u64 = 0o1000;
-    Some(Some(flags & O_ACCMODE != 0 || flags & O_TRUNC != 0))
 }

@@ -1,0 +1,101 @@
+//! The few system calls that neither `std` nor `nix` wrap safely: the FICLONE ioctl and
+//! the fd-based extended-attribute calls. Every `unsafe` block of the crate is here, each
+//! with its SAFETY argument. (Candidates to move into `ward-sys`.)
+
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+/// `ioctl(dst, FICLONE, src)`: make `dst` share all of `src`'s extents (btrfs, xfs with
+/// reflink=1, bcachefs...). Fails with `EOPNOTSUPP`/`EINVAL`/`ENOTTY`/`EXDEV` where the
+/// filesystem cannot clone; the caller then falls back to copying.
+pub fn ficlone(dst: BorrowedFd<'_>, src: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: FICLONE takes the source fd as its integer argument and touches no user
+    // memory; both fds are valid for the duration of the call (borrowed).
+    let r = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE as _, src.as_raw_fd()) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Names of the extended attributes of an open file.
+pub fn flistxattr(fd: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
+    let mut buf: Vec<u8> = vec![0; 1024];
+    loop {
+        // SAFETY: `buf` is a valid writable buffer of `buf.len()` bytes; the kernel
+        // writes at most that many bytes and returns how many it wrote.
+        let n =
+            unsafe { libc::flistxattr(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len() as _) };
+        if n >= 0 {
+            buf.truncate(n as usize);
+            return Ok(buf
+                .split(|&b| b == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| OsString::from_vec(s.to_vec()))
+                .collect());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ERANGE) && buf.len() < (1 << 20) {
+            let len = buf.len() * 4;
+            buf.resize(len, 0);
+            continue;
+        }
+        return Err(e);
+    }
+}
+
+/// The value of one extended attribute of an open file.
+pub fn fgetxattr(fd: BorrowedFd<'_>, name: &OsStr) -> io::Result<Vec<u8>> {
+    let name = cstr(name)?;
+    let mut buf: Vec<u8> = vec![0; 256];
+    loop {
+        // SAFETY: `name` is NUL-terminated; `buf` is valid for `buf.len()` bytes and the
+        // kernel writes at most that many.
+        let n = unsafe {
+            libc::fgetxattr(
+                fd.as_raw_fd(),
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if n >= 0 {
+            buf.truncate(n as usize);
+            return Ok(buf);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ERANGE) && buf.len() < (1 << 20) {
+            let len = buf.len() * 4;
+            buf.resize(len, 0);
+            continue;
+        }
+        return Err(e);
+    }
+}
+
+/// Set one extended attribute of an open file (create or replace).
+pub fn fsetxattr(fd: BorrowedFd<'_>, name: &OsStr, value: &[u8]) -> io::Result<()> {
+    let name = cstr(name)?;
+    // SAFETY: `name` is NUL-terminated; `value` is valid for reads of `value.len()` bytes.
+    let r = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn cstr(s: &OsStr) -> io::Result<CString> {
+    CString::new(s.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}

@@ -1,0 +1,119 @@
+//! `ward restore [--state-dir DIR] [--dry-run] ID`: re-run or complete the restore of an
+//! incident. Idempotent: files already restored are left alone, so it is safe to run
+//! again after an interruption (it is also what `ward protect` does at start-up for
+//! restores that did not finish).
+
+use crate::vaultd::{merge, PlanRecord};
+use crate::ExitError;
+use std::io::Write;
+use std::path::Path;
+use ward_vault::{Limits, RestoreReport, Vault};
+
+pub fn run(state_dir: &Path, id: &str, dry_run: bool) -> Result<(), ExitError> {
+    if !state_dir.join("ward.db").exists() {
+        return Err(ExitError::usage(format!(
+            "no incident database in {}; give the --state-dir that `ward protect` used",
+            state_dir.display()
+        )));
+    }
+    let store = ward_store::Store::open(state_dir).map_err(|e| ExitError::usage(e.to_string()))?;
+    if store
+        .get(id)
+        .map_err(|e| ExitError::runtime(e.to_string()))?
+        .is_none()
+    {
+        return Err(ExitError::usage(format!(
+            "no incident {id} in {}; `ward incidents` lists them",
+            state_dir.display()
+        )));
+    }
+    let plan = store
+        .plan(id)
+        .map_err(|e| ExitError::runtime(e.to_string()))?
+        .ok_or_else(|| {
+            ExitError::usage(format!(
+                "incident {id} has no restore plan: the vault was not active when it happened"
+            ))
+        })?;
+    let rec: PlanRecord = serde_json::from_str(&plan)
+        .map_err(|e| ExitError::runtime(format!("restore plan of {id} is unreadable: {e}")))?;
+    let plan = rec.to_plan();
+    let mut total = RestoreReport::default();
+    for dir in &rec.vaults {
+        if !dir.exists() {
+            return Err(ExitError::runtime(format!(
+                "vault {} is missing: the preserved files of {id} are gone",
+                dir.display()
+            )));
+        }
+        let mut vault = Vault::open(dir, Limits::default())
+            .map_err(|e| ExitError::runtime(format!("{}: {e}", dir.display())))?;
+        if dry_run {
+            let actions = vault
+                .plan_restore(&plan)
+                .map_err(|e| ExitError::runtime(e.to_string()))?;
+            for a in actions {
+                let what = match &a.kind {
+                    ward_vault::ActionKind::Restore { method, .. } => {
+                        format!("restore ({})", method.as_str())
+                    }
+                    ward_vault::ActionKind::Lost => "LOST".to_string(),
+                    ward_vault::ActionKind::RenameBack { from, .. } => {
+                        format!("rename back from {}", from.display())
+                    }
+                    ward_vault::ActionKind::Quarantine => "quarantine".to_string(),
+                };
+                println!("{what:<24} {}  {}", a.path.display(), a.note);
+            }
+            continue;
+        }
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let mut progress = |done: usize, all: usize| {
+            if tty && all > 0 {
+                let width = 30;
+                let filled = done * width / all.max(1);
+                eprint!(
+                    "\rrestoring [{}{}] {done}/{all}",
+                    "#".repeat(filled),
+                    " ".repeat(width - filled)
+                );
+                let _ = std::io::stderr().flush();
+            }
+        };
+        let r = vault.restore(&plan, &mut progress).map_err(|e| {
+            ExitError::runtime(format!("restore failed: {e}; run the command again"))
+        })?;
+        if tty {
+            eprintln!();
+        }
+        merge(&mut total, r);
+    }
+    if dry_run {
+        return Ok(());
+    }
+    let status = if total.files_lost == 0 {
+        "done"
+    } else {
+        "partial"
+    };
+    store
+        .finish_restore(id, status)
+        .map_err(|e| ExitError::runtime(e.to_string()))?;
+    println!(
+        "incident {id}: {} file(s) restored, {} already intact, {} quarantined, {} lost, {} conflict(s)",
+        total.files_restored,
+        total.already_ok,
+        total.files_quarantined,
+        total.files_lost,
+        total.conflicts.len()
+    );
+    for c in &total.conflicts {
+        println!("  changed after the attack, kept both: {}", c.display());
+    }
+    for (p, what) in &total.details {
+        if what.contains("lost") {
+            println!("  lost: {} ({what})", p.display());
+        }
+    }
+    Ok(())
+}

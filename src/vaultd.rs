@@ -1,0 +1,247 @@
+//! The vault worker: preservation and restore run on their own thread.
+//!
+//! Why a thread: creating files in a vault on a watched filesystem generates fanotify
+//! permission events for ward itself. The main thread must stay free to answer them (it
+//! allows ward's own events at once), so it never does vault I/O. It holds the opener's
+//! permission event while this thread preserves the file, and answers when told it is done
+//! (or after [`PRESERVE_TIMEOUT`], failing open).
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::Duration;
+use ward_vault::{Limits, Owner, Preserved, RestorePlan, RestoreReport, Vault};
+
+/// Longest an opener is held while its file is preserved; then it is allowed anyway
+/// (and the miss is reported).
+pub const PRESERVE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Work for the vault thread.
+pub enum Job {
+    Preserve {
+        id: u64,
+        dev: u64,
+        fd: OwnedFd,
+        path: PathBuf,
+        owner: Owner,
+        copy: bool,
+    },
+    Restore {
+        plan: RestorePlan,
+    },
+    /// Keep the entries of a convicted lineage from eviction until its restore is done.
+    Pin {
+        incident: String,
+        owners: Vec<Owner>,
+    },
+    Evict,
+}
+
+/// What the vault thread reports back.
+pub enum Done {
+    Preserved {
+        id: u64,
+        result: Result<Preserved, String>,
+    },
+    Restored {
+        incident: String,
+        result: Result<RestoreReport, String>,
+    },
+}
+
+/// Handle to the vault thread.
+pub struct VaultWorker {
+    tx: Option<Sender<Job>>,
+    rx: Receiver<Done>,
+    /// Readable when results are waiting (poll it).
+    pub wake: UnixStream,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Vault directory per device.
+    pub dirs: HashMap<u64, PathBuf>,
+}
+
+/// The vault directory for a protected path.
+pub fn vault_dir(protected: &Path) -> PathBuf {
+    protected.join(".ward-vault")
+}
+
+impl VaultWorker {
+    /// Open one vault per filesystem (the first protected path on each holds it).
+    pub fn start(paths: &[PathBuf], limits: Limits) -> Result<VaultWorker, String> {
+        let mut vaults: HashMap<u64, Vault> = HashMap::new();
+        let mut dirs = HashMap::new();
+        for p in paths {
+            let dev = std::os::unix::fs::MetadataExt::dev(
+                &std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?,
+            );
+            if vaults.contains_key(&dev) {
+                continue;
+            }
+            let dir = vault_dir(p);
+            let v = Vault::open(&dir, limits.clone()).map_err(|e| e.to_string())?;
+            dirs.insert(dev, dir);
+            vaults.insert(dev, v);
+        }
+        let (tx, jobs) = mpsc::channel::<Job>();
+        let (done_tx, rx) = mpsc::channel::<Done>();
+        let (wake_r, wake_w) = UnixStream::pair().map_err(|e| e.to_string())?;
+        wake_r.set_nonblocking(true).map_err(|e| e.to_string())?;
+        wake_w.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let thread = std::thread::Builder::new()
+            .name("vault".into())
+            .spawn(move || worker(vaults, jobs, done_tx, wake_w))
+            .map_err(|e| e.to_string())?;
+        Ok(VaultWorker {
+            tx: Some(tx),
+            rx,
+            wake: wake_r,
+            thread: Some(thread),
+            dirs,
+        })
+    }
+
+    pub fn send(&self, job: Job) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(job);
+        }
+    }
+
+    /// Results waiting now.
+    pub fn results(&self) -> Vec<Done> {
+        use std::io::Read;
+        let mut buf = [0u8; 256];
+        while (&self.wake).read(&mut buf).is_ok_and(|n| n > 0) {}
+        self.rx.try_iter().collect()
+    }
+
+    /// Finish queued work and stop.
+    pub fn stop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for VaultWorker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn worker(
+    mut vaults: HashMap<u64, Vault>,
+    jobs: Receiver<Job>,
+    done: Sender<Done>,
+    wake: UnixStream,
+) {
+    use std::io::Write;
+    let notify = |d: Done| {
+        let _ = done.send(d);
+        let _ = (&wake).write(b"!");
+    };
+    for job in jobs {
+        match job {
+            Job::Preserve {
+                id,
+                dev,
+                fd,
+                path,
+                owner,
+                copy,
+            } => {
+                let result = match vaults.get_mut(&dev) {
+                    None => Err(format!("no vault for device {dev}")),
+                    Some(v) => {
+                        use std::os::fd::AsFd;
+                        let r = if copy {
+                            v.preserve_copy(fd.as_fd(), &path, owner)
+                        } else {
+                            v.preserve_link(fd.as_fd(), &path, owner)
+                        };
+                        r.map_err(|e| e.to_string())
+                    }
+                };
+                drop(fd);
+                notify(Done::Preserved { id, result });
+            }
+            Job::Restore { plan } => {
+                let incident = plan.incident.clone();
+                let mut total = RestoreReport::default();
+                let mut err = None;
+                for v in vaults.values_mut() {
+                    match v.restore(&plan, &mut |_, _| {}) {
+                        Ok(r) => merge(&mut total, r),
+                        Err(e) => err = Some(e.to_string()),
+                    }
+                }
+                let result = match err {
+                    Some(e) => Err(e),
+                    None => Ok(total),
+                };
+                notify(Done::Restored { incident, result });
+            }
+            Job::Pin { incident, owners } => {
+                for v in vaults.values_mut() {
+                    if let Err(e) = v.pin(&incident, &owners) {
+                        tracing::warn!("vault: pinning the files of incident {incident}: {e}");
+                    }
+                }
+            }
+            Job::Evict => {
+                for v in vaults.values_mut() {
+                    if let Err(e) = v.evict(std::time::SystemTime::now()) {
+                        tracing::warn!("vault eviction: {e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Add one vault's restore report to the total.
+pub fn merge(total: &mut RestoreReport, r: RestoreReport) {
+    total.files_restored += r.files_restored;
+    total.files_lost += r.files_lost;
+    total.files_quarantined += r.files_quarantined;
+    total.already_ok += r.already_ok;
+    total.already_quarantined += r.already_quarantined;
+    total.failed += r.failed;
+    total.conflicts.extend(r.conflicts);
+    total.details.extend(r.details);
+}
+
+/// The restore plan of an incident as recorded in the incident store (so a restart, or
+/// `ward restore ID`, can finish it).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct PlanRecord {
+    pub incident: String,
+    /// Vault directories holding the preserved files.
+    pub vaults: Vec<PathBuf>,
+    /// (pid, start time) of every process whose opens were preserved for this lineage.
+    pub owners: Vec<(u32, u64)>,
+    /// Renames the lineage made, in order.
+    pub renames: Vec<(PathBuf, PathBuf)>,
+    /// Files the lineage created (to quarantine).
+    pub created: Vec<PathBuf>,
+    /// Containment time, ns since the Unix epoch.
+    pub contained_at_ns: u64,
+}
+
+impl PlanRecord {
+    pub fn to_plan(&self) -> RestorePlan {
+        RestorePlan {
+            incident: self.incident.clone(),
+            owners: self
+                .owners
+                .iter()
+                .map(|&(pid, start)| Owner { pid, start })
+                .collect(),
+            renames: self.renames.clone(),
+            created: self.created.clone(),
+            contained_at: std::time::UNIX_EPOCH + Duration::from_nanos(self.contained_at_ns),
+        }
+    }
+}
