@@ -1,21 +1,1087 @@
-//! `ward bench`: overhead of protection on file-heavy work. (Being implemented.)
+//! `ward bench`: what protection costs.
+//!
+//! * **Overhead** (default; root): on one scratch ext4 filesystem, a file-heavy workload —
+//!   untar a tree of `--files` files (1–64 KiB, mostly text, some binary), `grep -r` it,
+//!   `cp -a` it, `gzip -r` a quarter of the copy, `rm -rf` everything — is run
+//!   alternately without and with `ward protect` on the filesystem (started before and
+//!   stopped after each protected run, so its start-up is not timed), `--rounds` pairs
+//!   after one untimed warm-up run. Each pair gives a ratio protected/unprotected; the
+//!   median ratio is compared with the target (≤ 1.02×). The page cache is flushed (`sync`)
+//!   before every timed run.
+//! * **Engine** (`--engine`; no root needed): the detection engine alone, single-threaded,
+//!   on synthetic events — first `--engine-files` (default 1 M) distinct files opened (each
+//!   with a content sample, as the sensor sends them), then `--engine-events` mixed events
+//!   (opens, writes with close, creates, deletes, renames, process forks and exits) over that
+//!   tracked set — reporting events/s per core (target ≥ 1 M/s) and the peak resident memory
+//!   of this process (VmHWM, target ≤ 64 MiB for 1 M files). With `--trace FILE` (repeatable;
+//!   plain or gzip-compressed, as recorded by `ward protect --record`) the engine is also
+//!   timed replaying each recorded trace.
+//!
+//! These are benchmarks: they print figures and ratios; missing a target does not fail
+//! (exit 0). Exit 1 when the benchmark itself cannot run, 2 for usage errors.
 
 use crate::ExitError;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use ward_engine::{Block, Engine, Event, FileKey, Op, ProcId, ProcInfo, Sample};
+use ward_sim::agent::Agent;
+use ward_sim::scratchfs::{FsKind, ScratchFs};
 
 /// Arguments of `ward bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// Files in the workload tree.
+    /// Files in the workload tree (overhead benchmark).
     #[arg(long, default_value_t = 3000)]
     pub files: usize,
     /// Pairs of (unprotected, protected) runs; the median ratio is reported.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
+    /// Benchmark the detection engine alone (throughput and memory) instead.
+    #[arg(long)]
+    pub engine: bool,
+    /// Engine benchmark: distinct files tracked.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub engine_files: usize,
+    /// Engine benchmark: mixed events timed after the files are tracked.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub engine_events: usize,
+    /// Engine benchmark: also replay these recorded traces (plain or .gz).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Vec<PathBuf>,
     /// Results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn run(_a: BenchArgs) -> Result<(), ExitError> {
-    Err(ExitError::runtime("ward bench is not implemented yet"))
+pub fn run(a: BenchArgs) -> Result<(), ExitError> {
+    if a.engine {
+        return engine_bench(&a);
+    }
+    overhead_bench(&a)
+}
+
+// ----------------------------------------------------------------------------------------
+// Deterministic pseudo-random content.
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn fill(&mut self, buf: &mut [u8]) {
+        for c in buf.chunks_mut(8) {
+            let r = self.next().to_le_bytes();
+            c.copy_from_slice(&r[..c.len()]);
+        }
+    }
+}
+
+const WORDS: &[&str] = &[
+    "patient",
+    "referral",
+    "ward",
+    "clinic",
+    "rota",
+    "nurse",
+    "consultant",
+    "discharge",
+    "summary",
+    "blood",
+    "pressure",
+    "imaging",
+    "scan",
+    "report",
+    "appointment",
+    "follow-up",
+    "theatre",
+    "pharmacy",
+    "dose",
+    "mg",
+    "allergy",
+    "history",
+    "plan",
+    "review",
+    "signed",
+    "the",
+    "and",
+    "of",
+    "to",
+    "in",
+    "for",
+    "with",
+    "on",
+    "was",
+    "is",
+    "no",
+    "further",
+];
+
+/// `len` bytes of text made of words and numbers.
+fn text(rng: &mut Rng, len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len + 16);
+    while v.len() < len {
+        let w = WORDS[rng.below(WORDS.len() as u64) as usize];
+        v.extend_from_slice(w.as_bytes());
+        match rng.below(12) {
+            0 => v.extend_from_slice(b".\n"),
+            1 => {
+                let _ = write!(v, " {} ", rng.below(100_000));
+            }
+            _ => v.push(b' '),
+        }
+    }
+    v.truncate(len);
+    v
+}
+
+/// `len` random bytes (compressed-media-like).
+fn binary(rng: &mut Rng, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    rng.fill(&mut v);
+    v
+}
+
+// ----------------------------------------------------------------------------------------
+// Overhead benchmark.
+
+#[derive(Debug, Clone, Serialize)]
+struct Run {
+    protected: bool,
+    total_s: f64,
+    steps: Vec<(String, f64)>,
+    incidents: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct OverheadReport {
+    files: usize,
+    tree_bytes: u64,
+    rounds: usize,
+    filesystem: &'static str,
+    protections: Value,
+    runs: Vec<Run>,
+    ratios: Vec<f64>,
+    median_ratio: f64,
+    step_median_ratios: Vec<(String, f64)>,
+    target: f64,
+    met: bool,
+    false_incidents: usize,
+}
+
+fn sh(cmd: &mut Command, what: &str) -> Result<(), ExitError> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| ExitError::runtime(format!("{what}: {e} (is it installed?)")))?;
+    if !out.status.success() {
+        return Err(ExitError::runtime(format!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Create the source tree under `dir`: `files` files of 1–64 KiB in 2-level directories.
+/// Returns the total size and the top-level directory names.
+fn make_tree(dir: &Path, files: usize) -> Result<(u64, Vec<String>), ExitError> {
+    let io = |e: std::io::Error, p: &Path| ExitError::runtime(format!("{}: {e}", p.display()));
+    let mut rng = Rng(0x5eed_ba5e_0000_0001);
+    let per_dir = 25;
+    let per_top = 10;
+    let mut total = 0u64;
+    let mut tops = Vec::new();
+    for i in 0..files {
+        let d = i / per_dir;
+        let top = format!("dept{:03}", d / per_top);
+        let sub = dir.join(&top).join(format!("case{:04}", d));
+        if i % per_dir == 0 {
+            std::fs::create_dir_all(&sub).map_err(|e| io(e, &sub))?;
+            if tops.last() != Some(&top) {
+                tops.push(top.clone());
+            }
+        }
+        let len = 1024 + rng.below(63 * 1024) as usize;
+        let (name, data) = if rng.below(5) == 0 {
+            (format!("img{i:05}.bin"), binary(&mut rng, len))
+        } else {
+            (format!("note{i:05}.txt"), text(&mut rng, len))
+        };
+        let p = sub.join(name);
+        std::fs::write(&p, &data).map_err(|e| io(e, &p))?;
+        total += data.len() as u64;
+    }
+    Ok((total, tops))
+}
+
+fn sync() {
+    let _ = Command::new("sync").status();
+}
+
+fn workload(mnt: &Path, tops: &[String]) -> Result<Vec<(String, f64)>, ExitError> {
+    let run = mnt.join("run");
+    let a = run.join("a");
+    let b = run.join("b");
+    std::fs::create_dir_all(&a).map_err(|e| ExitError::runtime(format!("{}: {e}", a.display())))?;
+    let mut steps = Vec::new();
+    let mut step = |name: &str, cmd: &mut Command, ok_codes: &[i32]| -> Result<(), ExitError> {
+        let t = Instant::now();
+        let st = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| ExitError::runtime(format!("{name}: {e}")))?;
+        let dt = t.elapsed().as_secs_f64();
+        if !st.code().is_some_and(|c| ok_codes.contains(&c)) {
+            return Err(ExitError::runtime(format!(
+                "workload step `{name}` failed ({st}); if ward protect raised an incident it may have killed it"
+            )));
+        }
+        steps.push((name.to_string(), dt));
+        Ok(())
+    };
+    step(
+        "untar",
+        Command::new("tar")
+            .arg("xf")
+            .arg(mnt.join("input.tar"))
+            .arg("-C")
+            .arg(&a),
+        &[0],
+    )?;
+    step(
+        "grep -r",
+        Command::new("grep")
+            .args(["-r", "-c", "-e", "consultant review"])
+            .arg(&a),
+        &[0, 1],
+    )?;
+    step("cp -a", Command::new("cp").arg("-a").arg(&a).arg(&b), &[0])?;
+    let part: Vec<PathBuf> = tops
+        .iter()
+        .take(tops.len().div_ceil(4))
+        .map(|t| b.join(t))
+        .collect();
+    step("gzip -r", Command::new("gzip").arg("-r").args(&part), &[0])?;
+    step("rm -rf", Command::new("rm").arg("-rf").arg(&run), &[0])?;
+    Ok(steps)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(ExitError::usage(
+            "ward bench needs root (it mounts a scratch filesystem and runs `ward protect`): run `sudo ward bench`, or `ward bench --engine` for the engine alone",
+        ));
+    }
+    if a.files == 0 || a.rounds == 0 {
+        return Err(ExitError::usage("--files and --rounds must be at least 1"));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| ExitError::runtime(format!("cannot find the ward binary: {e}")))?;
+    // Tree ≈ files × 33 KiB; the image holds the tarball, two copies and gzip output.
+    let size_mib = 256 + (a.files as u64 * 33 * 4) / 1024;
+    eprintln!(
+        "creating a {size_mib} MiB scratch ext4 filesystem and a tree of {} files …",
+        a.files
+    );
+    let fs = ScratchFs::create(FsKind::Ext4, size_mib).map_err(ExitError::runtime)?;
+    let mnt = fs.path().to_path_buf();
+    let base = mnt
+        .parent()
+        .ok_or_else(|| ExitError::runtime("scratch filesystem has no parent"))?
+        .to_path_buf();
+    let src = mnt.join("src");
+    let (tree_bytes, tops) = make_tree(&src, a.files)?;
+    sh(
+        Command::new("tar")
+            .arg("cf")
+            .arg(mnt.join("input.tar"))
+            .arg("-C")
+            .arg(&src)
+            .arg("."),
+        "tar cf (creating the input tarball)",
+    )?;
+    sh(Command::new("rm").arg("-rf").arg(&src), "rm -rf src")?;
+    sync();
+
+    eprintln!("warm-up run (untimed) …");
+    workload(&mnt, &tops)?;
+
+    let mut runs = Vec::new();
+    let mut ratios = Vec::new();
+    let mut protections = Value::Null;
+    let mut false_incidents = 0;
+    for round in 0..a.rounds {
+        let mut pair = [0.0f64; 2];
+        for (k, protected) in [false, true].into_iter().enumerate() {
+            sync();
+            let mut agent = if protected {
+                let state = base.join(format!("state-{round}"));
+                let ag = Agent::start(&exe, &state, &[mnt.as_path()], &[], Duration::from_secs(30))
+                    .map_err(ExitError::runtime)?;
+                if protections.is_null() {
+                    if let Some(r) = ag.of_type("ready").first() {
+                        protections = r["protections"].clone();
+                    }
+                }
+                Some(ag)
+            } else {
+                None
+            };
+            let t = Instant::now();
+            let res = workload(&mnt, &tops);
+            let total = t.elapsed().as_secs_f64();
+            let mut incidents = 0;
+            if let Some(ag) = agent.as_mut() {
+                ag.drain(Duration::from_millis(300));
+                incidents = ag.of_type("incident").len();
+                let stopped = ag.stop(Duration::from_secs(20));
+                if let Err(e) = stopped {
+                    return Err(ExitError::runtime(format!("stopping ward protect: {e}")));
+                }
+            }
+            let steps = res?;
+            false_incidents += incidents;
+            pair[k] = total;
+            runs.push(Run {
+                protected,
+                total_s: total,
+                steps,
+                incidents,
+            });
+        }
+        let ratio = pair[1] / pair[0];
+        eprintln!(
+            "[{}/{}] unprotected {:.3} s, protected {:.3} s: ratio {:.3}",
+            round + 1,
+            a.rounds,
+            pair[0],
+            pair[1],
+            ratio
+        );
+        ratios.push(ratio);
+    }
+    let median_ratio = median(ratios.clone());
+    let step_names: Vec<String> = runs[0].steps.iter().map(|s| s.0.clone()).collect();
+    let step_median_ratios = step_names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let rs: Vec<f64> = runs
+                .chunks(2)
+                .map(|p| p[1].steps[i].1 / p[0].steps[i].1)
+                .collect();
+            (name.clone(), median(rs))
+        })
+        .collect();
+    let rep = OverheadReport {
+        files: a.files,
+        tree_bytes,
+        rounds: a.rounds,
+        filesystem: "ext4",
+        protections,
+        runs,
+        ratios,
+        median_ratio,
+        step_median_ratios,
+        target: 1.02,
+        met: median_ratio <= 1.02,
+        false_incidents,
+    };
+    drop(fs);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rep).expect("report serialises")
+        );
+        return Ok(());
+    }
+    let mut o = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        o,
+        "ward bench: overhead of `ward protect` on file-heavy work (ext4 loop image)"
+    );
+    let _ = writeln!(
+        o,
+        "workload: untar {} files ({:.1} MiB), grep -r, cp -a, gzip -r a quarter, rm -rf",
+        rep.files,
+        rep.tree_bytes as f64 / 1048576.0
+    );
+    let _ = writeln!(o, "protections: {}", rep.protections);
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{:<6} {:>12} {:>12} {:>8}",
+        "PAIR", "UNPROT s", "PROT s", "RATIO"
+    );
+    for (i, p) in rep.runs.chunks(2).enumerate() {
+        let _ = writeln!(
+            o,
+            "{:<6} {:>12.3} {:>12.3} {:>8.3}",
+            i + 1,
+            p[0].total_s,
+            p[1].total_s,
+            rep.ratios[i]
+        );
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "median ratio per step:");
+    for (n, r) in &rep.step_median_ratios {
+        let _ = writeln!(o, "  {n:<10} {r:.3}");
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "MEDIAN RATIO protected/unprotected: {:.3}×  (target ≤ {:.2}×: {})",
+        rep.median_ratio,
+        rep.target,
+        if rep.met { "met" } else { "MISSED" }
+    );
+    if rep.false_incidents > 0 {
+        let _ = writeln!(
+            o,
+            "WARNING: {} incident(s) raised on this benign workload",
+            rep.false_incidents
+        );
+    }
+    print!("{o}");
+    Ok(())
+}
+
+// ----------------------------------------------------------------------------------------
+// Engine benchmark.
+
+fn proc_status_kib(key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// A content sample the way the sensor takes it (head, middle and tail blocks).
+fn sample_of(data: &[u8]) -> Sample {
+    Sample {
+        size: data.len() as u64,
+        blocks: Sample::plan(data.len() as u64)
+            .into_iter()
+            .map(|(off, len)| Block {
+                offset: off,
+                data: data[off as usize..off as usize + len].to_vec(),
+            })
+            .collect(),
+    }
+}
+
+/// Synthetic event source: a fixed pool of contents, `files` tracked files, processes.
+struct Synth {
+    rng: Rng,
+    text_samples: Vec<Sample>,
+    bin_samples: Vec<Sample>,
+    random_new: Vec<Sample>,
+    files: u64,
+    next_ino: u64,
+    time: u64,
+    next_pid: u32,
+    shell: ProcId,
+    workers: Vec<ProcId>,
+}
+
+fn path_of(ino: u64) -> String {
+    format!(
+        "/srv/share/dept{:03}/case{:05}/doc{:07}.txt",
+        ino % 997,
+        ino % 49_999,
+        ino
+    )
+}
+
+impl Synth {
+    fn new(files: u64) -> Synth {
+        let mut rng = Rng(0x0e1e_c0de_0000_0001);
+        let mut text_samples = Vec::new();
+        let mut bin_samples = Vec::new();
+        let mut random_new = Vec::new();
+        for _ in 0..24 {
+            let len = 512 + rng.below(63 * 1024) as usize;
+            text_samples.push(sample_of(&text(&mut rng, len)));
+        }
+        for _ in 0..8 {
+            // PNG-like: a valid signature and IHDR start, compressed-looking payload.
+            let len = 2048 + rng.below(62 * 1024) as usize;
+            let mut d = binary(&mut rng, len);
+            d[..16].copy_from_slice(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+            bin_samples.push(sample_of(&d));
+        }
+        for _ in 0..4 {
+            let len = 4096 + rng.below(28 * 1024) as usize;
+            random_new.push(sample_of(&binary(&mut rng, len)));
+        }
+        let shell = ProcId { pid: 100, start: 1 };
+        Synth {
+            rng,
+            text_samples,
+            bin_samples,
+            random_new,
+            files,
+            next_ino: files,
+            time: 1_000_000_000,
+            next_pid: 1000,
+            shell,
+            workers: Vec::new(),
+        }
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.time += 2_000; // 2 µs apart: 500 k events/s of wall clock
+        self.time
+    }
+
+    fn content(&mut self) -> Sample {
+        if self.rng.below(5) == 0 {
+            let i = self.rng.below(self.bin_samples.len() as u64) as usize;
+            self.bin_samples[i].clone()
+        } else {
+            let i = self.rng.below(self.text_samples.len() as u64) as usize;
+            self.text_samples[i].clone()
+        }
+    }
+
+    fn spawn(&mut self) -> Event {
+        self.next_pid += 1;
+        let id = ProcId {
+            pid: self.next_pid,
+            start: self.next_pid as u64 * 7,
+        };
+        self.workers.push(id);
+        let time = self.tick();
+        Event {
+            time,
+            proc: id,
+            op: Op::Process(ProcInfo {
+                id,
+                parent: Some(self.shell),
+                exe: "/usr/bin/worker".into(),
+                cmdline: vec!["worker".into(), format!("{}", id.pid)],
+                uid: 1000,
+                boundary: false,
+            }),
+        }
+    }
+
+    fn start(&mut self) -> Vec<Event> {
+        let mut v = vec![
+            Event {
+                time: self.tick(),
+                proc: ProcId { pid: 1, start: 0 },
+                op: Op::Process(ProcInfo {
+                    id: ProcId { pid: 1, start: 0 },
+                    parent: None,
+                    exe: "/sbin/init".into(),
+                    cmdline: vec!["/sbin/init".into()],
+                    uid: 0,
+                    boundary: true,
+                }),
+            },
+            Event {
+                time: self.tick(),
+                proc: self.shell,
+                op: Op::Process(ProcInfo {
+                    id: self.shell,
+                    parent: Some(ProcId { pid: 1, start: 0 }),
+                    exe: "/usr/sbin/smbd".into(),
+                    cmdline: vec!["smbd".into()],
+                    uid: 0,
+                    boundary: true,
+                }),
+            },
+        ];
+        for _ in 0..64 {
+            v.push(self.spawn());
+        }
+        v
+    }
+
+    fn worker(&mut self) -> ProcId {
+        let i = self.rng.below(self.workers.len() as u64) as usize;
+        self.workers[i]
+    }
+
+    /// Populate: open file `ino` for reading.
+    fn populate(&mut self, ino: u64) -> Event {
+        let p = self.worker();
+        let sample = self.content();
+        Event {
+            time: self.tick(),
+            proc: p,
+            op: Op::Open {
+                file: FileKey { dev: 1, ino },
+                path: path_of(ino),
+                sample,
+                write: Some(false),
+            },
+        }
+    }
+
+    /// Steady state: push the next 1–3 events of a random operation into `out`.
+    fn mixed(&mut self, out: &mut Vec<Event>) {
+        let r = self.rng.below(100);
+        let p = self.worker();
+        let ino = self.rng.below(self.files);
+        let file = FileKey { dev: 1, ino };
+        match r {
+            // read an existing file
+            0..=49 => {
+                let sample = self.content();
+                out.push(Event {
+                    time: self.tick(),
+                    proc: p,
+                    op: Op::Open {
+                        file,
+                        path: path_of(ino),
+                        sample,
+                        write: Some(false),
+                    },
+                });
+            }
+            // edit an existing file: open for write, close with new text
+            50..=69 => {
+                let before = self.content();
+                let i = self.rng.below(self.text_samples.len() as u64) as usize;
+                let after = self.text_samples[i].clone();
+                out.push(Event {
+                    time: self.tick(),
+                    proc: p,
+                    op: Op::Open {
+                        file,
+                        path: path_of(ino),
+                        sample: before,
+                        write: Some(true),
+                    },
+                });
+                out.push(Event {
+                    time: self.tick(),
+                    proc: p,
+                    op: Op::CloseWrite {
+                        file,
+                        path: path_of(ino),
+                        sample: after,
+                    },
+                });
+            }
+            // create a new file (text, sometimes random data)
+            70..=84 => {
+                let ino = self.next_ino;
+                self.next_ino += 1;
+                let file = FileKey { dev: 1, ino };
+                let sample = if self.rng.below(4) == 0 {
+                    let i = self.rng.below(self.random_new.len() as u64) as usize;
+                    self.random_new[i].clone()
+                } else {
+                    self.content()
+                };
+                out.push(Event {
+                    time: self.tick(),
+                    proc: p,
+                    op: Op::Create {
+                        path: path_of(ino),
+                        file: Some(file),
+                    },
+                });
+                out.push(Event {
+                    time: self.tick(),
+                    proc: p,
+                    op: Op::CloseWrite {
+                        file,
+                        path: path_of(ino),
+                        sample,
+                    },
+                });
+            }
+            // delete a file
+            85..=92 => out.push(Event {
+                time: self.tick(),
+                proc: p,
+                op: Op::Delete {
+                    path: path_of(ino),
+                    file: Some(file),
+                },
+            }),
+            // rename (editor save / log rotation style)
+            93..=95 => out.push(Event {
+                time: self.tick(),
+                proc: p,
+                op: Op::Rename {
+                    from: path_of(ino),
+                    to: format!("{}.1", path_of(ino)),
+                    file: Some(file),
+                },
+            }),
+            // process churn: one worker exits, a new one forks
+            _ => {
+                let i = self.rng.below(self.workers.len() as u64) as usize;
+                let old = self.workers.swap_remove(i);
+                out.push(Event {
+                    time: self.tick(),
+                    proc: old,
+                    op: Op::Exit,
+                });
+                let ev = self.spawn();
+                out.push(ev);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct TraceFigure {
+    trace: String,
+    events: usize,
+    passes: usize,
+    verdicts_per_pass: usize,
+    events_per_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct OpFigure {
+    op: &'static str,
+    events: u64,
+    events_per_s: f64,
+    mean_ns: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct EngineReport {
+    files: usize,
+    populate_events: u64,
+    populate_events_per_s: f64,
+    mixed_events: u64,
+    mixed_events_per_s: f64,
+    verdicts: u64,
+    files_tracked: usize,
+    processes_tracked: usize,
+    rss_before_kib: u64,
+    rss_after_populate_kib: u64,
+    per_op: Vec<OpFigure>,
+    peak_rss_kib: u64,
+    engine_rss_kib: u64,
+    target_events_per_s: f64,
+    target_rss_kib: u64,
+    events_met: bool,
+    rss_met: bool,
+    traces: Vec<TraceFigure>,
+}
+
+fn op_name(op: &Op) -> &'static str {
+    match op {
+        Op::Process(_) => "process",
+        Op::Exit => "exit",
+        Op::Open { .. } => "open (sampled)",
+        Op::CloseWrite { .. } => "close_write (sampled)",
+        Op::Create { .. } => "create",
+        Op::Delete { .. } => "delete",
+        Op::Rename { .. } => "rename",
+    }
+}
+
+/// Time `observe` over a batch (generation is not timed).
+fn feed(engine: &mut Engine, batch: &mut Vec<Event>, busy: &mut Duration, verdicts: &mut u64) {
+    let t = Instant::now();
+    for ev in batch.iter() {
+        if engine.observe(ev).is_some() {
+            *verdicts += 1;
+        }
+    }
+    *busy += t.elapsed();
+    batch.clear();
+}
+
+fn read_trace(path: &Path) -> Result<(ward_engine::Config, Vec<Event>), ExitError> {
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    let reader: Box<dyn BufRead> = if gz {
+        let child = Command::new("gzip")
+            .arg("-dc")
+            .arg(path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| ExitError::runtime(format!("gzip -dc {}: {e}", path.display())))?;
+        Box::new(std::io::BufReader::new(child.stdout.expect("piped")))
+    } else {
+        Box::new(std::io::BufReader::new(std::fs::File::open(path).map_err(
+            |e| ExitError::usage(format!("cannot open trace {}: {e}", path.display())),
+        )?))
+    };
+    let mut cfg = ward_engine::Config::default();
+    let mut events = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line =
+            line.map_err(|e| ExitError::runtime(format!("reading {}: {e}", path.display())))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if i == 0 && line.contains("\"ward_trace\"") {
+            let v: Value = serde_json::from_str(&line).map_err(|e| {
+                ExitError::usage(format!("{}: bad trace header: {e}", path.display()))
+            })?;
+            if let Some(c) = v.get("config") {
+                cfg = serde_json::from_value(c.clone()).map_err(|e| {
+                    ExitError::usage(format!("{}: bad engine config: {e}", path.display()))
+                })?;
+            }
+            continue;
+        }
+        events.push(serde_json::from_str(&line).map_err(|e| {
+            ExitError::usage(format!(
+                "{}:{}: not a trace event: {e}",
+                path.display(),
+                i + 1
+            ))
+        })?);
+    }
+    if events.is_empty() {
+        return Err(ExitError::usage(format!(
+            "{}: no events (is it a trace written by `ward protect --record`?)",
+            path.display()
+        )));
+    }
+    Ok((cfg, events))
+}
+
+fn engine_bench(a: &BenchArgs) -> Result<(), ExitError> {
+    if a.engine_files == 0 {
+        return Err(ExitError::usage("--engine-files must be at least 1"));
+    }
+    // Traces first, and their memory freed, so that the peak RSS reflects the 1 M-file run.
+    let mut traces = Vec::new();
+    for t in &a.trace {
+        let (cfg, events) = read_trace(t)?;
+        let mut passes = 0;
+        let mut busy = Duration::ZERO;
+        let mut verdicts = 0;
+        while busy < Duration::from_millis(500) || passes < 3 {
+            let mut engine = Engine::new(cfg.clone());
+            verdicts = 0;
+            let t0 = Instant::now();
+            for ev in &events {
+                if engine.observe(ev).is_some() {
+                    verdicts += 1;
+                }
+            }
+            busy += t0.elapsed();
+            passes += 1;
+        }
+        let f = TraceFigure {
+            trace: t.display().to_string(),
+            events: events.len(),
+            passes,
+            verdicts_per_pass: verdicts,
+            events_per_s: (events.len() * passes) as f64 / busy.as_secs_f64(),
+        };
+        eprintln!(
+            "trace {}: {} events × {} passes, {:.0} events/s",
+            f.trace, f.events, f.passes, f.events_per_s
+        );
+        traces.push(f);
+    }
+
+    let rss_before = proc_status_kib("VmRSS:").unwrap_or(0);
+    let mut synth = Synth::new(a.engine_files as u64);
+    let mut engine = Engine::new(ward_engine::Config {
+        max_files: a.engine_files.max(1_000_000),
+        ..Default::default()
+    });
+    let mut batch: Vec<Event> = Vec::with_capacity(300);
+    let mut verdicts = 0u64;
+
+    eprintln!("engine: tracking {} files …", a.engine_files);
+    let mut busy = Duration::ZERO;
+    batch.extend(synth.start());
+    for ino in 0..a.engine_files as u64 {
+        batch.push(synth.populate(ino));
+        if batch.len() >= 256 {
+            feed(&mut engine, &mut batch, &mut busy, &mut verdicts);
+        }
+    }
+    feed(&mut engine, &mut batch, &mut busy, &mut verdicts);
+    let populate_events = engine.stats().events;
+    let populate_busy = busy;
+
+    let rss_populated = proc_status_kib("VmRSS:").unwrap_or(0);
+
+    eprintln!("engine: {} mixed events …", a.engine_events);
+    let mut busy = Duration::ZERO;
+    let mut n = 0u64;
+    // Per operation: (events, time).
+    let mut per_op: BTreeMap<&'static str, (u64, Duration)> = BTreeMap::new();
+    while (n as usize) < a.engine_events {
+        synth.mixed(&mut batch);
+        if batch.len() >= 256 {
+            n += batch.len() as u64;
+            for ev in batch.drain(..) {
+                let t = Instant::now();
+                if engine.observe(&ev).is_some() {
+                    verdicts += 1;
+                }
+                let dt = t.elapsed();
+                busy += dt;
+                let e = per_op.entry(op_name(&ev.op)).or_default();
+                e.0 += 1;
+                e.1 += dt;
+            }
+        }
+    }
+    n += batch.len() as u64;
+    feed(&mut engine, &mut batch, &mut busy, &mut verdicts);
+    let st = engine.stats();
+    let peak = proc_status_kib("VmHWM:").unwrap_or(0);
+    let rep = EngineReport {
+        files: a.engine_files,
+        populate_events,
+        populate_events_per_s: populate_events as f64 / populate_busy.as_secs_f64(),
+        mixed_events: n,
+        mixed_events_per_s: n as f64 / busy.as_secs_f64(),
+        verdicts,
+        files_tracked: st.files_tracked,
+        processes_tracked: st.processes_tracked,
+        rss_before_kib: rss_before,
+        rss_after_populate_kib: rss_populated,
+        per_op: per_op
+            .iter()
+            .map(|(k, (c, t))| OpFigure {
+                op: k,
+                events: *c,
+                events_per_s: *c as f64 / t.as_secs_f64(),
+                mean_ns: t.as_nanos() as f64 / (*c).max(1) as f64,
+            })
+            .collect(),
+        peak_rss_kib: peak,
+        engine_rss_kib: peak.saturating_sub(rss_before),
+        target_events_per_s: 1e6,
+        target_rss_kib: 64 * 1024,
+        events_met: n as f64 / busy.as_secs_f64() >= 1e6,
+        rss_met: peak <= 64 * 1024,
+        traces,
+    };
+    drop(engine);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rep).expect("report serialises")
+        );
+        return Ok(());
+    }
+    let mut o = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(o, "ward bench --engine: detection engine alone, one thread");
+    let _ = writeln!(
+        o,
+        "populate: {} files opened with content samples: {:.0} events/s",
+        rep.files, rep.populate_events_per_s
+    );
+    let _ = writeln!(
+        o,
+        "mixed:    {} events (50% open, 20% open+write+close, 15% create+close, 8% delete, 3% rename, 4% exit+fork) over {} tracked files: {:.0} events/s; {} verdict(s)",
+        rep.mixed_events, rep.files_tracked, rep.mixed_events_per_s, rep.verdicts
+    );
+    for f in &rep.per_op {
+        let _ = writeln!(
+            o,
+            "  {:<22} {:>9} events {:>12.0} events/s {:>9.0} ns/event",
+            f.op, f.events, f.events_per_s, f.mean_ns
+        );
+    }
+    for t in &rep.traces {
+        let _ = writeln!(
+            o,
+            "trace:    {} ({} events, {} verdict(s)): {:.0} events/s",
+            t.trace, t.events, t.verdicts_per_pass, t.events_per_s
+        );
+    }
+    let _ = writeln!(
+        o,
+        "memory:   peak RSS {:.1} MiB (before the engine {:.1} MiB, after tracking the files {:.1} MiB, engine ≈ {:.1} MiB) with {} files tracked",
+        rep.peak_rss_kib as f64 / 1024.0,
+        rep.rss_before_kib as f64 / 1024.0,
+        rep.rss_after_populate_kib as f64 / 1024.0,
+        rep.engine_rss_kib as f64 / 1024.0,
+        rep.files_tracked
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "events/s per core (mixed) ≥ 1 M:  {:.2} M  {}",
+        rep.mixed_events_per_s / 1e6,
+        if rep.events_met { "met" } else { "MISSED" }
+    );
+    let _ = writeln!(
+        o,
+        "peak RSS with {} files ≤ 64 MiB: {:.1} MiB  {}",
+        rep.files,
+        rep.peak_rss_kib as f64 / 1024.0,
+        if rep.rss_met { "met" } else { "MISSED" }
+    );
+    print!("{o}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_engine_run_is_quiet_enough_and_tracks_files() {
+        let mut s = Synth::new(2000);
+        let mut e = Engine::new(Default::default());
+        let mut batch = s.start();
+        for ino in 0..2000 {
+            batch.push(s.populate(ino));
+        }
+        for _ in 0..2000 {
+            s.mixed(&mut batch);
+        }
+        for ev in &batch {
+            e.observe(ev);
+        }
+        assert!(e.stats().files_tracked >= 2000);
+    }
+
+    #[test]
+    fn median_works() {
+        assert_eq!(median(vec![1.0, 3.0, 2.0]), 2.0);
+        assert!(median(vec![]).is_nan());
+    }
 }

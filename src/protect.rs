@@ -307,6 +307,10 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
         pending: HashMap::new(),
         next_job: 0,
         preserved: HashMap::new(),
+        held: HashMap::new(),
+        held_paths: HashMap::new(),
+        held_order: VecDeque::new(),
+        max_held: raise_fd_limit(),
         owners: HashMap::new(),
         renames: VecDeque::new(),
         restores_due: Vec::new(),
@@ -363,6 +367,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
         g.start_due_restores();
         if last_tick.elapsed() >= Duration::from_secs(1) {
             sensor.tick();
+            g.release_old_held();
             g.uptime = uptime_secs();
             if let Some(v) = &g.vault {
                 if g.stats.ticks.is_multiple_of(60) {
@@ -427,9 +432,14 @@ struct Guard {
     /// Opens held while their file is preserved: job id → (request, since).
     pending: HashMap<u64, (PermRequest, Instant)>,
     next_job: u64,
-    /// Versions already preserved: (dev, ino) → (size, mtime, content copied, for which
-    /// lineage top).
-    preserved: HashMap<(u64, u64), (u64, i64, bool, ProcId)>,
+    /// Versions already copied: (dev, ino) → (size, mtime, for which lineage top).
+    preserved: HashMap<(u64, u64), (u64, i64, ProcId)>,
+    /// Descriptors of files untrusted processes opened for reading (see `hold`).
+    held: HashMap<(u64, u64), Held>,
+    held_paths: HashMap<PathBuf, (u64, u64)>,
+    held_order: VecDeque<((u64, u64), Instant)>,
+    /// How many descriptors may be held (fits the open-file limit).
+    max_held: usize,
     /// Lineage chains of the processes on whose behalf files were preserved.
     owners: HashMap<ProcId, Vec<ProcId>>,
     /// Recent renames with the lineage chain of the renaming process.
@@ -442,6 +452,34 @@ struct Guard {
 }
 
 const MAX_RENAMES: usize = 100_000;
+/// Descriptors held at most (the oldest are released first), if the open-file limit
+/// allows; see [`raise_fd_limit`].
+const MAX_HELD: usize = 50_000;
+/// A held descriptor is released after this long (the read did not lead to a delete).
+const HELD_FOR: Duration = Duration::from_secs(15 * 60);
+
+/// Raise the open-file limit as far as allowed and return how many descriptors may be
+/// held for preservation (half of what is left after a reserve for everything else).
+fn raise_fd_limit() -> usize {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let want = (2 * MAX_HELD + 4096) as u64;
+    if setrlimit(Resource::RLIMIT_NOFILE, want, want).is_err() {
+        if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+    let soft = getrlimit(Resource::RLIMIT_NOFILE)
+        .map(|(s, _)| s)
+        .unwrap_or(1024);
+    (soft.saturating_sub(1024) / 2).clamp(64, MAX_HELD as u64) as usize
+}
+
+/// A held descriptor of a file read by an untrusted process.
+struct Held {
+    fd: std::os::fd::OwnedFd,
+    path: PathBuf,
+    dev: u64,
+}
 const MAX_OWNERS: usize = 200_000;
 /// Clock ticks per second of `/proc/PID/stat` start times (USER_HZ, 100 on Linux).
 const CLK_TCK: f64 = 100.0;
@@ -455,12 +493,27 @@ fn uptime_secs() -> f64 {
 
 impl Guard {
     fn observe(&mut self, o: Observation, sensor: &mut Sensor) {
-        if let Op::Rename { from, to, .. } = &o.event.op {
-            if self.renames.len() >= MAX_RENAMES {
-                self.renames.pop_front();
+        match &o.event.op {
+            Op::Rename { from, to, .. } => {
+                if self.renames.len() >= MAX_RENAMES {
+                    self.renames.pop_front();
+                }
+                self.renames.push_back((
+                    self.engine.lineage(o.event.proc),
+                    from.clone(),
+                    to.clone(),
+                ));
+                // A held file replaced by the rename is gone: keep its content.
+                self.release_held(Path::new(to), o.event.proc);
+                if let Some(key) = self.held_paths.remove(Path::new(from)) {
+                    if let Some(h) = self.held.get_mut(&key) {
+                        h.path = PathBuf::from(to);
+                        self.held_paths.insert(PathBuf::from(to), key);
+                    }
+                }
             }
-            self.renames
-                .push_back((self.engine.lineage(o.event.proc), from.clone(), to.clone()));
+            Op::Delete { path, .. } => self.release_held(Path::new(path), o.event.proc),
+            _ => {}
         }
         if let Some(v) = self.engine.observe(&o.event) {
             self.contain(&v, sensor);
@@ -469,53 +522,72 @@ impl Guard {
         if self.engine.is_convicted(p.proc) {
             return sensor.answer(p, false);
         }
-        let copy = match &o.event.op {
+        let write = match &o.event.op {
             Op::Open { write, .. } => *write != Some(false),
             _ => return sensor.answer(p, true),
         };
-        let id = self.next_job;
-        match self.preserve_job(&p, copy, id) {
-            Some(job) => {
-                self.next_job += 1;
-                if let Some(v) = &self.vault {
-                    v.send(job);
-                }
-                self.pending.insert(id, (p, Instant::now()));
-            }
-            None => sensor.answer(p, true),
+        if !self.needs_preservation(&p, write) {
+            return sensor.answer(p, true);
         }
+        if !write {
+            // A read: hold a descriptor (no copy, no link: a link would change the file's
+            // link count, which tools such as gzip refuse to work with). If the file is
+            // then deleted or renamed over, its content is copied from this descriptor.
+            self.hold(&p);
+            return sensor.answer(p, true);
+        }
+        let Some(job) = self.copy_job(&p) else {
+            return sensor.answer(p, true);
+        };
+        if let Some(v) = &self.vault {
+            v.send(job);
+        }
+        self.pending.insert(self.next_job - 1, (p, Instant::now()));
     }
 
-    /// Should the file this request opens be preserved first? Returns the job.
-    fn preserve_job(&mut self, p: &PermRequest, copy: bool, id: u64) -> Option<Job> {
-        let vault = self.vault.as_ref()?;
-        let st = p.stat?;
-        if st.size == 0 || !vault.dirs.contains_key(&st.dev) {
-            return None;
+    /// Does this open need the file's current content kept? Untrusted opener, non-empty
+    /// file on a filesystem with a vault, and not already kept for this lineage.
+    fn needs_preservation(&mut self, p: &PermRequest, write: bool) -> bool {
+        let Some(vault) = self.vault.as_ref() else {
+            return false;
+        };
+        let Some(st) = p.stat else { return false };
+        if st.size == 0 || !vault.dirs.contains_key(&st.dev) || self.trusted(p.proc) {
+            return false;
         }
-        if self.trusted(p.proc) {
-            return None;
+        if !write {
+            return !self.held.contains_key(&(st.dev, st.ino));
         }
-        // Each version once per lineage; a link is enough until someone opens it for
-        // writing. (ctime is not part of the version: linking into the vault changes it.)
+        // Each version once per lineage.
         let top = self
             .engine
             .lineage(p.proc)
             .last()
             .copied()
             .unwrap_or(p.proc);
-        if let Some(&(size, mtime, copied, who)) = self.preserved.get(&(st.dev, st.ino)) {
-            if size == st.size && mtime == st.mtime_ns && who == top && (copied || !copy) {
-                return None;
-            }
-        }
-        let fd = p.dup_fd().ok()?;
+        !matches!(
+            self.preserved.get(&(st.dev, st.ino)),
+            Some(&(size, mtime, who)) if size == st.size && mtime == st.mtime_ns && who == top
+        )
+    }
+
+    fn remember_owner(&mut self, proc: ProcId) {
         if self.owners.len() >= MAX_OWNERS {
             self.owners.clear();
         }
-        self.owners
-            .entry(p.proc)
-            .or_insert_with(|| self.engine.lineage(p.proc));
+        if !self.owners.contains_key(&proc) {
+            let chain = self.engine.lineage(proc);
+            self.owners.insert(proc, chain);
+        }
+    }
+
+    /// A content copy (reflink where possible) before a write-intent open proceeds.
+    fn copy_job(&mut self, p: &PermRequest) -> Option<Job> {
+        let st = p.stat?;
+        let fd = p.dup_fd().ok()?;
+        self.remember_owner(p.proc);
+        let id = self.next_job;
+        self.next_job += 1;
         Some(Job::Preserve {
             id,
             dev: st.dev,
@@ -525,8 +597,80 @@ impl Guard {
                 pid: p.proc.pid,
                 start: p.proc.start,
             },
-            copy,
+            copy: true,
         })
+    }
+
+    /// Keep a descriptor of a file an untrusted process opened for reading.
+    fn hold(&mut self, p: &PermRequest) {
+        let (Some(st), Some(path)) = (p.stat, p.path.clone()) else {
+            return;
+        };
+        let Ok(fd) = p.dup_fd() else { return };
+        while self.held.len() >= self.max_held {
+            match self.held_order.pop_front() {
+                Some((k, _)) => {
+                    if let Some(h) = self.held.remove(&k) {
+                        self.held_paths.remove(&h.path);
+                    }
+                }
+                None => break,
+            }
+        }
+        let key = (st.dev, st.ino);
+        self.held_paths.insert(path.clone(), key);
+        self.held_order.push_back((key, Instant::now()));
+        self.held.insert(
+            key,
+            Held {
+                fd,
+                path,
+                dev: st.dev,
+            },
+        );
+    }
+
+    /// Let go of descriptors held longer than [`HELD_FOR`].
+    fn release_old_held(&mut self) {
+        while let Some(&(k, t)) = self.held_order.front() {
+            if t.elapsed() < HELD_FOR {
+                break;
+            }
+            self.held_order.pop_front();
+            if let Some(h) = self.held.remove(&k) {
+                self.held_paths.remove(&h.path);
+            }
+        }
+    }
+
+    /// The file at `path` is being deleted or replaced: if ward holds it, copy its
+    /// content into the vault on behalf of `by` (the deleter).
+    fn release_held(&mut self, path: &Path, by: ProcId) {
+        let Some(key) = self.held_paths.remove(path) else {
+            return;
+        };
+        let Some(h) = self.held.remove(&key) else {
+            return;
+        };
+        if self.trusted(by) {
+            return;
+        }
+        self.remember_owner(by);
+        let id = self.next_job;
+        self.next_job += 1;
+        if let Some(v) = &self.vault {
+            v.send(Job::Preserve {
+                id,
+                dev: h.dev,
+                fd: h.fd,
+                path: h.path,
+                owner: Owner {
+                    pid: by.pid,
+                    start: by.start,
+                },
+                copy: true,
+            });
+        }
     }
 
     /// Trusted processes are spared preservation (never detection): configured programs
@@ -551,7 +695,7 @@ impl Guard {
             if let Done::Preserved { id, result } = &d {
                 if let Some((p, _)) = self.pending.remove(id) {
                     match result {
-                        Ok(done) => {
+                        Ok(_) => {
                             self.stats.preserved += 1;
                             if let Some(st) = p.stat {
                                 if self.preserved.len() >= MAX_OWNERS {
@@ -563,9 +707,8 @@ impl Guard {
                                     .last()
                                     .copied()
                                     .unwrap_or(p.proc);
-                                let copied = done.method.is_content_copy();
                                 self.preserved
-                                    .insert((st.dev, st.ino), (st.size, st.mtime_ns, copied, top));
+                                    .insert((st.dev, st.ino), (st.size, st.mtime_ns, top));
                             }
                         }
                         Err(e) => {
@@ -578,6 +721,15 @@ impl Guard {
                     }
                     let allow = !self.engine.is_convicted(p.proc);
                     sensor.answer(p, allow);
+                } else {
+                    // The copy of a held file that was deleted or replaced.
+                    match result {
+                        Ok(_) => self.stats.preserved += 1,
+                        Err(e) => {
+                            self.stats.preserve_failed += 1;
+                            tracing::warn!("could not keep a deleted or replaced file: {e}");
+                        }
+                    }
                 }
                 continue;
             }
@@ -648,6 +800,55 @@ impl Guard {
         }
     }
 
+    /// What to restore for a contained lineage: the processes on whose behalf files were
+    /// preserved, its renames and the files it created.
+    fn plan_record(&self, incident: &str, root: ProcId, contained_at: SystemTime) -> PlanRecord {
+        let in_lineage = |chain: &Vec<ProcId>| chain.contains(&root);
+        PlanRecord {
+            incident: incident.to_string(),
+            vaults: self
+                .vault
+                .as_ref()
+                .map(|v| v.dirs.values().cloned().collect())
+                .unwrap_or_default(),
+            owners: self
+                .owners
+                .iter()
+                .filter(|(p, chain)| **p == root || in_lineage(chain))
+                .map(|(p, _)| (p.pid, p.start))
+                .collect(),
+            renames: self
+                .renames
+                .iter()
+                .filter(|(chain, _, _)| in_lineage(chain))
+                .map(|(_, a, b)| (PathBuf::from(a), PathBuf::from(b)))
+                .collect(),
+            created: self
+                .engine
+                .files_created_by(root)
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            contained_at_ns: contained_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0),
+        }
+    }
+
+    /// Record a restore plan durably (a restart resumes it).
+    fn save_plan(&self, rec: &PlanRecord) {
+        let (id, plan) = (
+            rec.incident.clone(),
+            serde_json::to_string(rec).expect("plan serialises"),
+        );
+        self.store.run(move |s| {
+            if let Err(e) = s.put_plan(&id, &plan) {
+                tracing::error!("recording the restore plan of {id}: {e}");
+            }
+        });
+    }
+
     fn start_due_restores(&mut self) {
         if self.restores_due.is_empty() {
             return;
@@ -659,49 +860,8 @@ impl Guard {
             .partition(|(_, _, _, t)| *t <= now);
         self.restores_due = later;
         for (incident, root, contained_at, _) in due {
-            let in_lineage = |chain: &Vec<ProcId>| chain.contains(&root);
-            let owners: Vec<(u32, u64)> = self
-                .owners
-                .iter()
-                .filter(|(p, chain)| **p == root || in_lineage(chain))
-                .map(|(p, _)| (p.pid, p.start))
-                .collect();
-            let renames: Vec<(PathBuf, PathBuf)> = self
-                .renames
-                .iter()
-                .filter(|(chain, _, _)| in_lineage(chain))
-                .map(|(_, a, b)| (PathBuf::from(a), PathBuf::from(b)))
-                .collect();
-            let created: Vec<PathBuf> = self
-                .engine
-                .files_created_by(root)
-                .into_iter()
-                .map(PathBuf::from)
-                .collect();
-            let rec = PlanRecord {
-                incident: incident.clone(),
-                vaults: self
-                    .vault
-                    .as_ref()
-                    .map(|v| v.dirs.values().cloned().collect())
-                    .unwrap_or_default(),
-                owners,
-                renames,
-                created,
-                contained_at_ns: contained_at
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(0),
-            };
-            let (id, plan) = (
-                incident.clone(),
-                serde_json::to_string(&rec).expect("plan serialises"),
-            );
-            self.store.run(move |s| {
-                if let Err(e) = s.put_plan(&id, &plan) {
-                    tracing::error!("recording the restore plan of {id}: {e}");
-                }
-            });
+            let rec = self.plan_record(&incident, root, contained_at);
+            self.save_plan(&rec);
             if let Some(v) = &self.vault {
                 v.send(Job::Restore {
                     plan: rec.to_plan(),

@@ -66,8 +66,15 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
 }
 
 impl ScratchFs {
-    /// Create and mount a scratch filesystem of `size_mib` MiB. Needs root.
+    /// Create and mount a scratch filesystem of `size_mib` MiB (at least 320 MiB for
+    /// xfs, which refuses smaller). The image is sparse: it uses only what is written.
+    /// Needs root.
     pub fn create(kind: FsKind, size_mib: u64) -> Result<ScratchFs, String> {
+        let size_mib = if kind == FsKind::Xfs {
+            size_mib.max(320)
+        } else {
+            size_mib
+        };
         let base = std::env::temp_dir().join(format!(
             "ward-scratch-{}-{}",
             std::process::id(),

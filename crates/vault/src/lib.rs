@@ -81,7 +81,7 @@
 //!   same directory (reflink when possible), then owner, mode, xattrs and atime/mtime are
 //!   set, it is fsynced and renamed over the original path (atomic), and the directory
 //!   is fsynced.
-//! * **Conflict**: if the current file was changed after containment (ctime >
+//! * **Conflict**: if the current file was changed after containment (mtime >
 //!   `contained_at`) and differs, it was changed by someone else (the lineage was
 //!   frozen): it is kept, and the preserved version is written next to it as
 //!   `<name>.ward-restored-<incident>` and listed in `conflicts`.

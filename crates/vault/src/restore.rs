@@ -652,8 +652,11 @@ impl Vault {
                 run.note(orig, "content intact; mode/owner repaired");
                 return Ok(Outcome::Restored);
             }
-            let ctime_ns = md.ctime() * 1_000_000_000 + md.ctime_nsec();
-            if ctime_ns > ns_of(plan.contained_at) {
+            // Changed by someone after containment (the attacker was frozen by then)?
+            // mtime, not ctime: ctime also moves when anyone's read is preserved by a
+            // hard link into the vault, which is not a change of content.
+            let mtime_ns = md.mtime() * 1_000_000_000 + md.mtime_nsec();
+            if mtime_ns > ns_of(plan.contained_at) {
                 conflict = true;
                 target = with_suffix(
                     orig,
