@@ -41,8 +41,13 @@ impl JsonOut {
     }
 
     pub fn emit(&self, v: serde_json::Value) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(v);
+        self.emitter().emit(v);
+    }
+
+    /// A handle other threads can emit through (in order with everything else).
+    pub fn emitter(&self) -> Emitter {
+        Emitter {
+            tx: self.tx.clone(),
         }
     }
 
@@ -58,5 +63,19 @@ impl JsonOut {
 impl Drop for JsonOut {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// A clonable, `Send` handle to the JSON output.
+#[derive(Clone)]
+pub struct Emitter {
+    tx: Option<mpsc::Sender<serde_json::Value>>,
+}
+
+impl Emitter {
+    pub fn emit(&self, v: serde_json::Value) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(v);
+        }
     }
 }

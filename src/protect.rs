@@ -405,6 +405,8 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
         g.stats.preserve_failed,
         g.stats.preserve_timeouts,
     );
+    // Everything recorded (and announced) before the last line.
+    g.store.call(|_| ());
     g.out.emit(json!({"type": "stopped"}));
     g.out.close();
     if let Some(w) = watchdog.take() {
@@ -994,15 +996,26 @@ impl Guard {
         c.frozen.len(),
         contain_ms
     );
-        let rec = inc.clone();
-        store.run(move |s| {
-            if let Err(e) = s.put(&rec) {
-                tracing::error!("could not record incident {}: {e}", rec.id);
-            }
+        // Record the incident (and a first restore plan, so a crash before the restore
+        // starts still restores) durably, and only then announce it.
+        let plan = self.vault.as_ref().map(|_| {
+            let rec = self.plan_record(&id, v.root, SystemTime::from(contained_at));
+            serde_json::to_string(&rec).expect("plan serialises")
         });
         let mut line = serde_json::to_value(&inc).expect("incident serialises");
         line["type"] = json!("incident");
-        out.emit(line);
+        let emitter = out.emitter();
+        store.run(move |s| {
+            if let Err(e) = s.put(&inc) {
+                tracing::error!("could not record incident {}: {e}", inc.id);
+            }
+            if let Some(plan) = plan {
+                if let Err(e) = s.put_plan(&inc.id, &plan) {
+                    tracing::error!("recording the restore plan of {}: {e}", inc.id);
+                }
+            }
+            emitter.emit(line);
+        });
         if let Some(vault) = &self.vault {
             let owners: Vec<Owner> = self
                 .owners
