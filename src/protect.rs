@@ -311,6 +311,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
         held_paths: HashMap::new(),
         held_order: VecDeque::new(),
         max_held: raise_fd_limit(),
+        doomed: HashMap::new(),
         owners: HashMap::new(),
         renames: VecDeque::new(),
         restores_due: Vec::new(),
@@ -362,6 +363,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
             }
             g.observe(o, &mut sensor);
         }
+        g.settle_doomed();
         g.vault_results(&mut sensor);
         g.expire_pending(&mut sensor);
         g.start_due_restores();
@@ -442,6 +444,8 @@ struct Guard {
     held_order: VecDeque<((u64, u64), Instant)>,
     /// How many descriptors may be held (fits the open-file limit).
     max_held: usize,
+    /// Held files deleted or replaced, by deleter, awaiting `settle_doomed`.
+    doomed: HashMap<ProcId, Vec<(Held, Instant)>>,
     /// Lineage chains of the processes on whose behalf files were preserved.
     owners: HashMap<ProcId, Vec<ProcId>>,
     /// Recent renames with the lineage chain of the renaming process.
@@ -459,6 +463,8 @@ const MAX_RENAMES: usize = 100_000;
 const MAX_HELD: usize = 50_000;
 /// A held descriptor is released after this long (the read did not lead to a delete).
 const HELD_FOR: Duration = Duration::from_secs(15 * 60);
+/// How long a deleted held file waits for its deleter to look suspicious.
+const DOOMED_GRACE: Duration = Duration::from_secs(10);
 
 /// Raise the open-file limit as far as allowed and return how many descriptors may be
 /// held for preservation (half of what is left after a reserve for everything else).
@@ -657,21 +663,47 @@ impl Guard {
         if self.trusted(by) {
             return;
         }
-        self.remember_owner(by);
-        let id = self.next_job;
-        self.next_job += 1;
-        if let Some(v) = &self.vault {
-            v.send(Job::Preserve {
-                id,
-                dev: h.dev,
-                fd: h.fd,
-                path: h.path,
-                owner: Owner {
-                    pid: by.pid,
-                    start: by.start,
-                },
-                copy: true,
-            });
+        // Decided in `settle_doomed`, once the deleter's other events are in.
+        self.doomed.entry(by).or_default().push((h, Instant::now()));
+    }
+
+    /// Held files that were deleted or replaced: copy them into the vault if the deleter's
+    /// lineage is suspicious (it wrote encrypted-looking files, was convicted, ...); let
+    /// them go after [`DOOMED_GRACE`] otherwise (gzip, rm -rf, editors: no copy cost).
+    /// The decision waits because a delete is often seen before the encrypted copy that
+    /// preceded it (the two come from different fanotify queues).
+    fn settle_doomed(&mut self) {
+        if self.doomed.is_empty() {
+            return;
+        }
+        let deleters: Vec<ProcId> = self.doomed.keys().copied().collect();
+        for by in deleters {
+            if self.engine.suspicious(by) {
+                let files = self.doomed.remove(&by).unwrap_or_default();
+                self.remember_owner(by);
+                for (h, _) in files {
+                    let id = self.next_job;
+                    self.next_job += 1;
+                    if let Some(v) = &self.vault {
+                        v.send(Job::Preserve {
+                            id,
+                            dev: h.dev,
+                            fd: h.fd,
+                            path: h.path,
+                            owner: Owner {
+                                pid: by.pid,
+                                start: by.start,
+                            },
+                            copy: true,
+                        });
+                    }
+                }
+            } else if let Some(files) = self.doomed.get_mut(&by) {
+                files.retain(|(_, t)| t.elapsed() < DOOMED_GRACE);
+                if files.is_empty() {
+                    self.doomed.remove(&by);
+                }
+            }
         }
     }
 
@@ -910,6 +942,9 @@ fn absolute(p: &Path) -> PathBuf {
 impl Guard {
     /// Freeze, then kill, the convicted lineage; record and report the incident.
     fn contain(&mut self, v: &Verdict, sensor: &Sensor) {
+        // Queue the copies of files the lineage deleted (it is convicted, so suspicious);
+        // only channel sends, so the freeze below is not delayed.
+        self.settle_doomed();
         let (engine, store, out, clock, cfg) =
             (&self.engine, &self.store, &self.out, &self.clock, &self.cfg);
         let detected_at = clock.wall(v.time);
@@ -1005,7 +1040,7 @@ impl Guard {
         let mut line = serde_json::to_value(&inc).expect("incident serialises");
         line["type"] = json!("incident");
         let emitter = out.emitter();
-        store.run(move |s| {
+        let record = move |s: &Store| {
             if let Err(e) = s.put(&inc) {
                 tracing::error!("could not record incident {}: {e}", inc.id);
             }
@@ -1015,7 +1050,16 @@ impl Guard {
                 }
             }
             emitter.emit(line);
-        });
+        };
+        match &self.vault {
+            // After the copies of files the lineage deleted (queued by settle_doomed
+            // above): once the incident is announced, a crash loses nothing.
+            Some(vault) => {
+                let handle = store.handle();
+                vault.send(Job::Then(Box::new(move || handle.run(record))));
+            }
+            None => store.run(record),
+        }
         if let Some(vault) = &self.vault {
             let owners: Vec<Owner> = self
                 .owners
@@ -1069,8 +1113,13 @@ impl StoreWorker {
 
     /// Queue work on the store.
     fn run(&self, f: impl FnOnce(&Store) + Send + 'static) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(Box::new(f));
+        self.handle().run(f);
+    }
+
+    /// A `Send` handle for queuing work from other threads.
+    fn handle(&self) -> StoreHandle {
+        StoreHandle {
+            tx: self.tx.clone(),
         }
     }
 
@@ -1081,6 +1130,18 @@ impl StoreWorker {
             let _ = tx.send(f(s));
         });
         rx.recv().expect("the store thread answers")
+    }
+}
+
+struct StoreHandle {
+    tx: Option<std::sync::mpsc::Sender<StoreJob>>,
+}
+
+impl StoreHandle {
+    fn run(&self, f: impl FnOnce(&Store) + Send + 'static) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Box::new(f));
+        }
     }
 }
 

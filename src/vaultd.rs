@@ -37,6 +37,9 @@ pub enum Job {
         owners: Vec<Owner>,
     },
     Evict,
+    /// Run this once everything queued before it is done (e.g. announce an incident
+    /// only after the files its attacker deleted were copied).
+    Then(Box<dyn FnOnce() + Send>),
 }
 
 /// What the vault thread reports back.
@@ -190,6 +193,7 @@ fn worker(
                     }
                 }
             }
+            Job::Then(f) => f(),
             Job::Evict => {
                 for v in vaults.values_mut() {
                     if let Err(e) = v.evict(std::time::SystemTime::now()) {
