@@ -385,6 +385,9 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
         sensor.answer(p, true);
     }
     drop(sensor);
+    // No marks are left, so nothing can wait on ward any more: the watchdog's job is
+    // done (the rest of the shutdown may take a while on a loaded machine).
+    drop(watchdog.take());
     // Let restores in progress finish (they are resumed after a restart if killed).
     if let Some(v) = g.vault.as_mut() {
         v.stop();
@@ -411,9 +414,6 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
     g.store.call(|_| ());
     g.out.emit(json!({"type": "stopped"}));
     g.out.close();
-    if let Some(w) = watchdog.take() {
-        drop(w);
-    }
     result
 }
 
@@ -1014,6 +1014,7 @@ impl Guard {
             created: v.files_created.clone(),
             processes: c.frozen.clone(),
             contain_ms,
+            freeze_ms: contained_ns.saturating_sub(v.time) as f64 / 1e6,
             restore: if self.vault.is_some() {
                 "pending"
             } else {

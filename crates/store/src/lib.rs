@@ -47,6 +47,9 @@ pub struct Incident {
     pub processes: Vec<u32>,
     /// Milliseconds from the first damaging write to containment.
     pub contain_ms: f64,
+    /// Milliseconds from the verdict to containment (the freeze itself).
+    #[serde(default)]
+    pub freeze_ms: f64,
     /// Restore state: `pending`, `done`, `partial`, `none` (no vault yet).
     pub restore: String,
 }
@@ -261,6 +264,7 @@ mod tests {
             created: vec![],
             processes: vec![42],
             contain_ms: 1.5,
+            freeze_ms: 0.2,
             restore: "none".into(),
         }
     }
