@@ -131,6 +131,14 @@ pub fn freeze(root: Target, members: &[Target]) -> Containment {
             break;
         }
     }
+    // A stop takes effect when the target next passes through the kernel: wait (briefly)
+    // until no member is still running on a CPU, so "contained" means it can do nothing
+    // more. Sleeping members ('S', or 'D' such as one waiting in ward's own permission
+    // event) stop as soon as they wake.
+    let deadline = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < deadline && c.frozen.iter().any(|&p| state(p) == Some('R')) {
+        std::thread::sleep(Duration::from_micros(200));
+    }
     c.freeze_time = t0.elapsed();
     c
 }
@@ -186,6 +194,7 @@ mod tests {
         let mut c = freeze(root, &[]);
         assert_eq!(c.frozen.first(), Some(&child.id()));
         assert_eq!(c.frozen.len(), 3, "sh and both sleeps: {:?}", c.frozen);
+        std::thread::sleep(Duration::from_millis(50));
         for &p in &c.frozen {
             assert_eq!(state(p), Some('T'), "pid {p} stopped");
         }
