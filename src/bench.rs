@@ -53,6 +53,10 @@ pub struct BenchArgs {
     /// Engine benchmark: also replay these recorded traces (plain or .gz).
     #[arg(long, value_name = "FILE")]
     pub trace: Vec<PathBuf>,
+    /// Overhead benchmark: run `ward protect` with this config file (e.g. `vault = false`
+    /// to measure what preservation adds).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -351,8 +355,19 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
             sync();
             let mut agent = if protected {
                 let state = base.join(format!("state-{round}"));
-                let ag = Agent::start(&exe, &state, &[mnt.as_path()], &[], Duration::from_secs(30))
-                    .map_err(ExitError::runtime)?;
+                let config = a.config.as_ref().map(|c| c.to_string_lossy().into_owned());
+                let extra: Vec<&str> = match &config {
+                    Some(c) => vec!["--config", c.as_str()],
+                    None => Vec::new(),
+                };
+                let ag = Agent::start(
+                    &exe,
+                    &state,
+                    &[mnt.as_path()],
+                    &extra,
+                    Duration::from_secs(30),
+                )
+                .map_err(ExitError::runtime)?;
                 if protections.is_null() {
                     if let Some(r) = ag.of_type("ready").first() {
                         protections = r["protections"].clone();
