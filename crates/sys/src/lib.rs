@@ -14,6 +14,10 @@
 //!   after they exit.
 //! - [`fs`]: small wrappers: `fstat`, `statfs`, `pread`, path of an fd.
 //! - [`procfs`]: the parser of `/proc/PID/stat` (state, parent, start time).
+//! - [`xattr_clone`]: FICLONE reflinks and fd extended attributes, for the vault.
+//!
+//! (The one other `unsafe` block is the simulator's `mmap` attack, which must write
+//! through a shared mapping to be realistic.)
 
 pub mod decode;
 pub mod fanotify;
@@ -21,6 +25,7 @@ pub mod fs;
 pub mod handle;
 pub mod proc_connector;
 pub mod procfs;
+pub mod xattr_clone;
 
 use std::io;
 

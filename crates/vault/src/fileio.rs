@@ -8,8 +8,6 @@ use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 
-use crate::sys;
-
 /// Buffer size of the read/write fallback and of comparisons.
 const BUF: usize = 128 * 1024;
 /// Largest single copy_file_range request (keeps each call short and gives the
@@ -180,13 +178,17 @@ fn wanted_xattr(name: &OsStr) -> bool {
 /// Best effort: the wanted extended attributes of `fd` (empty on filesystems without
 /// xattr support).
 pub(crate) fn read_xattrs(fd: BorrowedFd<'_>) -> Vec<(OsString, Vec<u8>)> {
-    let Ok(names) = sys::flistxattr(fd) else {
+    let Ok(names) = ward_sys::xattr_clone::flistxattr(fd) else {
         return Vec::new();
     };
     names
         .into_iter()
         .filter(|n| wanted_xattr(n))
-        .filter_map(|n| sys::fgetxattr(fd, &n).ok().map(|v| (n, v)))
+        .filter_map(|n| {
+            ward_sys::xattr_clone::fgetxattr(fd, &n)
+                .ok()
+                .map(|v| (n, v))
+        })
         .collect()
 }
 
@@ -194,7 +196,7 @@ pub(crate) fn read_xattrs(fd: BorrowedFd<'_>) -> Vec<(OsString, Vec<u8>)> {
 pub(crate) fn write_xattrs(fd: BorrowedFd<'_>, xattrs: &[(OsString, Vec<u8>)]) -> Vec<OsString> {
     xattrs
         .iter()
-        .filter(|(n, v)| sys::fsetxattr(fd, n, v).is_err())
+        .filter(|(n, v)| ward_sys::xattr_clone::fsetxattr(fd, n, v).is_err())
         .map(|(n, _)| n.clone())
         .collect()
 }

@@ -25,6 +25,13 @@
 //!   A hard link is useless against in-place writes; those go through a write-intent
 //!   open (or a pre-content event) and thus through `preserve_copy`.
 //!
+//!   **The agent (`ward protect`) does not use links**: a link raises the file's link
+//!   count, and tools such as gzip then refuse to touch the file ("has 1 other link"),
+//!   which breaks honest work. Instead it keeps the read-only open's *descriptor*; when
+//!   the file is deleted or renamed over by a suspicious lineage, it calls
+//!   `preserve_copy` on that descriptor (a deleted inode stays readable while a
+//!   descriptor is open). `preserve_link` remains for callers that can afford it.
+//!
 //! Preservation is per **file version** (dev, ino, size, mtime, ctime): a version held
 //! once is not copied again; a second owner is merely recorded against it
 //! ([`Vault::has_current`], [`Vault::has_current_for`]).
@@ -111,12 +118,11 @@
 //!   assumed to hold pre-existing content (the agent only preserves files that existed
 //!   before the lineage touched them).
 //!
-//! All `unsafe` code (FICLONE, fd xattr calls) is in the private `sys` module.
+//! It has no `unsafe` code: FICLONE and the fd xattr calls are in `ward-sys`.
 
 mod fileio;
 mod index;
 mod restore;
-mod sys;
 #[cfg(test)]
 mod tests;
 mod vault;

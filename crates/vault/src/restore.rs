@@ -19,8 +19,7 @@ use crate::fileio;
 use crate::index::{self, Entry};
 use crate::vault::Vault;
 use crate::{
-    ns_of, sys, time_of, Method, RestorePlan, RestoreReport, RestoreState, RestoreStatus,
-    VaultError,
+    ns_of, time_of, Method, RestorePlan, RestoreReport, RestoreState, RestoreStatus, VaultError,
 };
 
 /// One step of a restore, as planned (see [`Vault::plan_restore`]).
@@ -735,7 +734,8 @@ impl Vault {
                 .create_new(true)
                 .mode(0o600)
                 .open(&tmp)?;
-            let cloned = self.reflink && sys::ficlone(out.as_fd(), obj.as_fd()).is_ok();
+            let cloned =
+                self.reflink && ward_sys::xattr_clone::ficlone(out.as_fd(), obj.as_fd()).is_ok();
             if !cloned {
                 fileio::copy_range(obj.as_fd(), out.as_fd(), e.size, &mut |_| {})?;
             }

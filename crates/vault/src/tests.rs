@@ -128,7 +128,7 @@ fn copy_and_restore_byte_identical_with_metadata() {
         std::os::unix::fs::chown(&a, Some(1234), Some(2345)).unwrap();
     }
     let f = ro(&a);
-    crate::sys::fsetxattr(f.as_fd(), "user.ward.test".as_ref(), b"hello").unwrap();
+    ward_sys::xattr_clone::fsetxattr(f.as_fd(), "user.ward.test".as_ref(), b"hello").unwrap();
     let mtime = SystemTime::UNIX_EPOCH + Duration::new(1_600_000_000, 123_456_789);
     let fw = OpenOptions::new().write(true).open(&a).unwrap();
     fw.set_modified(mtime).unwrap();
@@ -158,7 +158,7 @@ fn copy_and_restore_byte_identical_with_metadata() {
     assert_eq!(after.modified().unwrap(), mtime);
     let f = ro(&a);
     assert_eq!(
-        crate::sys::fgetxattr(f.as_fd(), "user.ward.test".as_ref()).unwrap(),
+        ward_sys::xattr_clone::fgetxattr(f.as_fd(), "user.ward.test".as_ref()).unwrap(),
         b"hello"
     );
     // No temp file left next to it.

@@ -16,7 +16,7 @@ use rusqlite::{params, Connection};
 use crate::fileio::{self, Stat};
 use crate::index::{self, Entry};
 use crate::{
-    ns_of, sys, EvictReport, FileVersion, Limits, Method, Owner, Preserved, VaultError, VaultStats,
+    ns_of, EvictReport, FileVersion, Limits, Method, Owner, Preserved, VaultError, VaultStats,
 };
 
 /// Prefix of half-written objects; removed when the vault is reopened.
@@ -225,7 +225,7 @@ impl Vault {
                 .truncate(true)
                 .mode(0o600)
                 .open(&b)?;
-            sys::ficlone(dst.as_fd(), src.as_fd())
+            ward_sys::xattr_clone::ficlone(dst.as_fd(), src.as_fd())
         })()
         .is_ok();
         let _ = fs::remove_file(&a);
@@ -430,7 +430,7 @@ impl Vault {
             .map_err(|e| self.io_error(path, e))?;
         let mut method = Method::Copy;
         if self.reflink {
-            match sys::ficlone(out.as_fd(), fd) {
+            match ward_sys::xattr_clone::ficlone(out.as_fd(), fd) {
                 Ok(()) => method = Method::Reflink,
                 // Not clonable after all (e.g. nodatacow file): copy, within limits.
                 Err(e) if is_unsupported(&e) && st.size > self.limits.max_file_bytes => {

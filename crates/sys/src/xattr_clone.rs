@@ -1,6 +1,5 @@
-//! The few system calls that neither `std` nor `nix` wrap safely: the FICLONE ioctl and
-//! the fd-based extended-attribute calls. Every `unsafe` block of the crate is here, each
-//! with its SAFETY argument. (Candidates to move into `ward-sys`.)
+//! For the vault: the FICLONE ioctl (reflink copies) and the fd-based extended-attribute
+//! calls, which neither `std` nor `nix` wrap safely.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
