@@ -89,37 +89,7 @@ enum Cmd {
     /// DIR/.ward-sim.json) and never follows symlinks. Create the scratch corpus first
     /// with --init (in a separate step, so the files pre-exist the attack, as real data
     /// does).
-    Simulate {
-        /// Profile name (see --list).
-        profile: Option<String>,
-        /// Scratch directory.
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// List the profiles.
-        #[arg(long)]
-        list: bool,
-        /// Create DIR (must not exist or be empty) with a realistic corpus, then exit.
-        #[arg(long)]
-        init: bool,
-        /// Corpus size for --init.
-        #[arg(long, default_value_t = ward_sim::DEFAULT_FILES)]
-        files: usize,
-        /// Corpus seed for --init.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Pause between files, in milliseconds.
-        #[arg(long, default_value_t = 0)]
-        delay_ms: u64,
-        /// Stop after this many files.
-        #[arg(long)]
-        max_files: Option<usize>,
-        /// Print the run report as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-        /// Internal: one fork-per-file child.
-        #[arg(long, hide = true)]
-        child: Option<PathBuf>,
-    },
+    Simulate(SimArgs),
     /// Show ward at work on a scratch filesystem: corpus, protection, attack, containment.
     Demo,
     /// Score ward against every simulator profile on fresh scratch filesystems (root).
@@ -211,29 +181,7 @@ fn run(cli: Cli) -> Result<(), ExitError> {
             dry_run,
             id,
         } => restore::run(&state_dir, &id, dry_run),
-        Cmd::Simulate {
-            profile,
-            dir,
-            list,
-            init,
-            files,
-            seed,
-            delay_ms,
-            max_files,
-            json,
-            child,
-        } => simulate(SimArgs {
-            profile,
-            dir,
-            list,
-            init,
-            files,
-            seed,
-            delay_ms,
-            max_files,
-            json,
-            child,
-        }),
+        Cmd::Simulate(a) => simulate(a),
         Cmd::Demo => demo::run(),
         Cmd::Eval(a) => eval::run(a),
         Cmd::Bench(a) => bench::run(a),
@@ -294,16 +242,37 @@ fn incidents(state_dir: &std::path::Path, json: bool) -> Result<(), ExitError> {
     Ok(())
 }
 
+/// Arguments of `ward simulate`.
+#[derive(clap::Args)]
 struct SimArgs {
+    /// Profile name (see --list).
     profile: Option<String>,
+    /// Scratch directory.
+    #[arg(long)]
     dir: Option<PathBuf>,
+    /// List the profiles.
+    #[arg(long)]
     list: bool,
+    /// Create DIR (must not exist or be empty) with a realistic corpus, then exit.
+    #[arg(long)]
     init: bool,
+    /// Corpus size for --init.
+    #[arg(long, default_value_t = ward_sim::DEFAULT_FILES)]
     files: usize,
+    /// Corpus seed for --init.
+    #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Pause between files, in milliseconds.
+    #[arg(long, default_value_t = 0)]
     delay_ms: u64,
+    /// Stop after this many files.
+    #[arg(long)]
     max_files: Option<usize>,
+    /// Print the run report as JSON on stdout.
+    #[arg(long)]
     json: bool,
+    /// Internal: one fork-per-file child.
+    #[arg(long, hide = true)]
     child: Option<PathBuf>,
 }
 

@@ -567,16 +567,16 @@ impl Guard {
             return !self.held.contains_key(&(st.dev, st.ino));
         }
         // Each version once per lineage.
-        let top = self
-            .engine
-            .lineage(p.proc)
-            .last()
-            .copied()
-            .unwrap_or(p.proc);
+        let top = self.lineage_top(p.proc);
         !matches!(
             self.preserved.get(&(st.dev, st.ino)),
             Some(&(size, mtime, who)) if size == st.size && mtime == st.mtime_ns && who == top
         )
+    }
+
+    /// The topmost process of `proc`'s lineage (below the boundary).
+    fn lineage_top(&self, proc: ProcId) -> ProcId {
+        self.engine.lineage(proc).last().copied().unwrap_or(proc)
     }
 
     fn remember_owner(&mut self, proc: ProcId) {
@@ -735,12 +735,7 @@ impl Guard {
                                 if self.preserved.len() >= MAX_OWNERS {
                                     self.preserved.clear();
                                 }
-                                let top = self
-                                    .engine
-                                    .lineage(p.proc)
-                                    .last()
-                                    .copied()
-                                    .unwrap_or(p.proc);
+                                let top = self.lineage_top(p.proc);
                                 self.preserved
                                     .insert((st.dev, st.ino), (st.size, st.mtime_ns, top));
                             }

@@ -23,6 +23,21 @@ struct Entry {
     exited: Option<Instant>,
 }
 
+impl Entry {
+    /// A process first seen in `/proc` (exe and cmdline filled in by the caller).
+    fn new(f: &ProcFacts) -> Entry {
+        Entry {
+            start: f.start,
+            ppid: Some(f.ppid),
+            exe: None,
+            cmdline: None,
+            uid: f.uid,
+            announced: false,
+            exited: None,
+        }
+    }
+}
+
 /// Facts read from `/proc/PID`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcFacts {
@@ -134,15 +149,7 @@ impl ProcTable {
             ProcEvent::Fork { .. } => {}
             ProcEvent::Exec { tgid } => {
                 if let Some(f) = read_proc(tgid) {
-                    let e = self.entries.entry(tgid).or_insert_with(|| Entry {
-                        start: f.start,
-                        ppid: Some(f.ppid),
-                        exe: None,
-                        cmdline: None,
-                        uid: f.uid,
-                        announced: false,
-                        exited: None,
-                    });
+                    let e = self.entries.entry(tgid).or_insert_with(|| Entry::new(&f));
                     e.exe = Some(f.exe);
                     e.cmdline = Some(f.cmdline);
                     e.uid = f.uid;
@@ -175,26 +182,10 @@ impl ProcTable {
         }
         match read_proc(pid) {
             Some(f) => {
-                let e = self.entries.entry(pid).or_insert_with(|| Entry {
-                    start: f.start,
-                    ppid: None,
-                    exe: None,
-                    cmdline: None,
-                    uid: f.uid,
-                    announced: false,
-                    exited: None,
-                });
+                let e = self.entries.entry(pid).or_insert_with(|| Entry::new(&f));
                 if e.start != f.start && e.start != 0 {
                     // pid reused: a new process.
-                    *e = Entry {
-                        start: f.start,
-                        ppid: None,
-                        exe: None,
-                        cmdline: None,
-                        uid: f.uid,
-                        announced: false,
-                        exited: None,
-                    };
+                    *e = Entry::new(&f);
                 }
                 e.start = f.start;
                 e.ppid = Some(f.ppid);
