@@ -161,6 +161,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), ExitError> {
+    if matches!(cli.cmd, Cmd::Demo | Cmd::Eval(_) | Cmd::Bench(_)) {
+        // These mount scratch filesystems: an interrupted run must not leave them behind.
+        ward_sim::scratchfs::cleanup_on_signals();
+    }
     match cli.cmd {
         Cmd::Protect {
             state_dir,

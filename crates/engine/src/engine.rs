@@ -37,18 +37,25 @@
 //!   anyway. Formats that legitimately hold arbitrary binary data after a structured header
 //!   (SQLite, tar, DICOM, ELF, zip, PDF, 7z) only count when the *body of the head* (after
 //!   the first `min(512, len/2)` bytes) turned random — a database page full of random
-//!   blobs deep in the file is normal, a schema page turned to noise is not. For text, any
-//!   sampled block counts.
+//!   blobs deep in the file is normal, a schema page turned to noise is not. For SQLite
+//!   and (uncompressed) DICOM the head after the first `min(1024, len/2)` bytes turning
+//!   random counts as well (a 1 KiB header kept; a 4 KiB schema page still spans most of
+//!   that window). For text, any sampled block counts.
 //! * **(c) read-write-delete (funnel)**: the classic "write an encrypted copy, delete the
 //!   original". A pre-existing, non-empty, not-already-encrypted file that process R read
 //!   is deleted (or renamed away to an unknown extension) by a process D of the same
 //!   lineage, and R writes new encrypted-looking files. Pairing is deliberately strict:
 //!   - each encrypted output of R pays for one delete; outputs that are copies of
-//!     encrypted-looking files R read do not count (`cp`/`mv`/`rsync` of a tree that
-//!     contains ciphertext is not encryption);
+//!     encrypted-looking files R read (same content fingerprint) do not count
+//!     (`cp`/`mv`/`rsync` of a tree that contains ciphertext is not encryption);
 //!   - R gets no credit while its encrypted outputs are fewer than half of the plain
 //!     files it read: an encryptor writes one output per victim, a backup tool (borg,
-//!     restic, `tar | gpg`) many inputs per output, so "back up, then delete" is not damage;
+//!     restic, `tar | gpg`) many inputs per output, so "back up, then delete" is not damage.
+//!     Reads of files under 64 bytes (locks, pid files, an empty keyring) and of files R
+//!     created itself are not inputs;
+//!   - an encrypted output named `<victim>.<any ext>` (`a.xlsx` → `a.xlsx.gpg`) pays for
+//!     the delete of `<victim>` even without half-rule credit: `gpg` reads its keyring and
+//!     trust db besides the victim, but names its one output after it;
 //!   - a delete is *explained*, hence ignored, when R wrote a plain (not encrypted)
 //!     output with the same content fingerprint (a copy or move) or named after the
 //!     deleted file (`a.txt` → `a.txt.gz`, `a.png` → `a.jpg`).
@@ -58,6 +65,15 @@
 //!   ancestor of R and D and above (for `openssl` children that encrypt and `rm` children
 //!   that delete, at the script that forks them). Deletes without encrypted output
 //!   (`rm -rf`, `gzip --rm`, whose outputs are valid gzip) never count.
+//! * **(e) content-wiped**: P overwrites a pre-existing file holding data (at least 64
+//!   bytes, not encrypted-looking, not already constant) with one repeated byte value
+//!   (zeros: every sampled block constant), and P's lineage writes an encrypted-looking
+//!   output (not a copy) within the window, before or after the wipe — "archive, encrypt
+//!   the archive, zero the originals". The damage counts at the deepest node of P's chain
+//!   whose subtree wrote the encrypted output. Wipes without encrypted output (`shred -z`)
+//!   and truncations to empty never count. A close-after-write the sensor reports *after*
+//!   the delete of its file (`open; unlink; write; close`) is judged against the state the
+//!   file had when deleted (kept 10 s for files still open).
 //! * **(d) decoys**: [`Config::decoys`] are canary files placed by ward. Writing
 //!   encrypted-looking content into one, renaming something encrypted over one, or renaming
 //!   one to an unknown extension is an **immediate verdict**. Merely reading, copying,
@@ -118,7 +134,8 @@
 
 use crate::event::{Event, FileKey, Op, ProcId, ProcInfo, Sample};
 use crate::profile::Profile;
-use crate::stats::fnv1a;
+use crate::sniff::Kind;
+use crate::stats::{fnv1a, MIN_SAMPLE};
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -165,6 +182,9 @@ pub enum Indicator {
     ArmouredCiphertext,
     /// A pre-existing file's content became encrypted-looking.
     ContentEncrypted,
+    /// A pre-existing file was overwritten with one repeated byte value (zeros) while its
+    /// lineage wrote encrypted output.
+    ContentWiped,
     /// A decoy was read, copied, compressed or deleted (weak).
     DecoyAccessed,
     /// A decoy was encrypted or renamed to an unknown extension (verdict).
@@ -184,9 +204,10 @@ pub enum Indicator {
 }
 
 impl Indicator {
-    pub const ALL: [Indicator; 10] = [
+    pub const ALL: [Indicator; 11] = [
         Indicator::ArmouredCiphertext,
         Indicator::ContentEncrypted,
+        Indicator::ContentWiped,
         Indicator::DecoyAccessed,
         Indicator::DecoyTouched,
         Indicator::EncryptedContainer,
@@ -201,6 +222,7 @@ impl Indicator {
         match self {
             Indicator::ArmouredCiphertext => "armoured-ciphertext",
             Indicator::ContentEncrypted => "content-encrypted",
+            Indicator::ContentWiped => "content-wiped",
             Indicator::DecoyAccessed => "decoy-accessed",
             Indicator::DecoyTouched => "decoy-touched",
             Indicator::EncryptedContainer => "encrypted-container",
@@ -529,6 +551,13 @@ struct Pending {
     content: u16,
 }
 
+#[derive(Debug, Clone)]
+struct Wipe {
+    file: FileKey,
+    path: String,
+    time: u64,
+}
+
 #[derive(Debug, Default)]
 struct NoteDirs {
     dirs: [u64; 3],
@@ -547,10 +576,20 @@ struct Evidence {
     notes: Map<u64, NoteDirs>,
     /// Activity for decoy blame: encrypted outputs + damage in the subtree.
     activity: u64,
+    /// Last time (event time) the subtree wrote an encrypted output that is not a copy;
+    /// 0 if never.
+    enc_time: u64,
+    /// Pre-existing files the subtree wiped (rule (e)) before any encrypted output.
+    wipes: VecDeque<Wipe>,
     // --- Per-process funnel accounting (this process as reader/writer) ---
     enc_outputs: u32,
-    random_reads: u32,
-    /// Files read whose content was real, unencrypted data.
+    /// Encrypted outputs that are copies of encrypted-looking files this process read
+    /// (same content fingerprint): `cp`/`rsync` of ciphertext is not encryption.
+    copied_outputs: u32,
+    /// Fingerprints of the encrypted-looking files this process read (most recent 64).
+    random_fps: VecDeque<u64>,
+    /// Files read whose content was real, unencrypted data (at least 64 bytes, not
+    /// created by this process).
     plain_reads: u32,
     funnel_used: u32,
     funnel_time: u64,
@@ -558,6 +597,10 @@ struct Evidence {
     pending: VecDeque<Pending>,
     /// Path hashes of `<stem>` for new encrypted files named `<stem>.<unknown ext>`.
     enc_stems: VecDeque<u64>,
+    /// Path hashes of `<stem>` for new encrypted files (not copies) named `<stem>.<ext>`,
+    /// whatever the extension (`a.xlsx` → `a.xlsx.gpg`): such an output pays for the
+    /// delete of `<stem>` even when the half rule gives no credit.
+    enc_named: VecDeque<u64>,
     /// Deletes this process can explain by a plain (not encrypted) output: path hashes of
     /// `<stem>` of its outputs named `<stem>.<ext>` (gzip, converters) and fingerprints of
     /// the content it wrote (copies, moves). Not evidence.
@@ -577,23 +620,33 @@ impl Evidence {
             self.pending.pop_front();
         }
         self.marks.retain(|(_, t)| !old(*t));
+        while self.wipes.front().is_some_and(|w| old(w.time)) {
+            self.wipes.pop_front();
+        }
+        if old(self.enc_time) {
+            self.enc_time = 0;
+        }
         self.notes.retain(|_, n| !old(n.time));
         if old(self.funnel_time) {
             self.enc_outputs = 0;
-            self.random_reads = 0;
+            self.copied_outputs = 0;
+            self.random_fps.clear();
             self.plain_reads = 0;
             self.funnel_used = 0;
             self.enc_stems.clear();
+            self.enc_named.clear();
         }
     }
 
     fn is_empty(&self) -> bool {
         self.damage.is_empty()
             && self.pending.is_empty()
+            && self.wipes.is_empty()
+            && self.enc_time == 0
             && self.marks.is_empty()
             && self.notes.is_empty()
             && self.enc_outputs == 0
-            && self.random_reads == 0
+            && self.random_fps.is_empty()
             && self.plain_reads == 0
             && self.after.is_empty()
     }
@@ -620,12 +673,21 @@ impl Evidence {
     /// output per file it reads; a backup or archiver reads many files per output, so a
     /// reader whose outputs are fewer than half its reads gets no credit.
     fn credit(&self) -> u32 {
-        if (self.enc_outputs as u64) * 2 < self.plain_reads as u64 {
+        let out = self.outputs();
+        if (out as u64) * 2 < self.plain_reads as u64 {
             return 0;
         }
-        self.enc_outputs
-            .saturating_sub(self.random_reads)
-            .saturating_sub(self.funnel_used)
+        out.saturating_sub(self.funnel_used)
+    }
+
+    /// Encrypted outputs that are not copies of ciphertext read.
+    fn outputs(&self) -> u32 {
+        self.enc_outputs.saturating_sub(self.copied_outputs)
+    }
+
+    /// An unpaid encrypted output named after the file at path hash `stem`.
+    fn named_credit(&self, stem: u64) -> bool {
+        self.outputs() > self.funnel_used && self.enc_named.contains(&stem)
     }
 }
 
@@ -657,6 +719,11 @@ const MAX_PENDING: usize = 4096;
 const MAX_NOTES: usize = 256;
 const NOTE_MIN: u64 = 16;
 const NOTE_MAX: u64 = 8192;
+const MAX_WIPES: usize = 256;
+const MAX_TOMBS: usize = 64;
+/// A close-after-write reported after the delete of its file is matched with the deleted
+/// file's state for this long.
+const TOMB_TTL_NS: u64 = 10 * 1_000_000_000;
 
 /// The engine. Feed it events in order with [`Engine::observe`].
 pub struct Engine {
@@ -671,6 +738,9 @@ pub struct Engine {
     /// Lazy LRU of files: (key, touch stamp); stale entries are skipped.
     lru: VecDeque<(FileKey, u64)>,
     dead: VecDeque<(u64, ProcId)>,
+    /// Recently deleted files that a process still had open (delete time, state): the
+    /// sensor may report their close-after-write after the delete.
+    tombs: VecDeque<(u64, FileKey, FileState)>,
     seq: u64,
     now: u64,
     stats: EngineStats,
@@ -688,6 +758,7 @@ impl Engine {
             pending_creates: Map::default(),
             lru: VecDeque::new(),
             dead: VecDeque::new(),
+            tombs: VecDeque::new(),
             seq: 0,
             now: 0,
             stats: EngineStats::default(),
@@ -1133,6 +1204,7 @@ impl Engine {
                     }
                 }
                 self.remove_file(k);
+                self.tombs.retain(|(_, tk, _)| *tk != k);
                 self.pending_creates.remove(&h);
                 let f = self.file_entry(k, path);
                 f.creator = Some(p);
@@ -1155,6 +1227,7 @@ impl Engine {
             f.creator = creator_hint;
         }
         let decoy = f.decoy;
+        let own = f.creator == Some(p);
         let mut new_hold = false;
         match f.holds.iter_mut().find(|h| h.proc == p) {
             Some(h) if h.baseline.is_some() => {}
@@ -1171,6 +1244,8 @@ impl Engine {
                         .unwrap_or(0);
                     f.holds.remove(i);
                 }
+                // Most files are held by one process: no spare capacity.
+                f.holds.reserve_exact(1);
                 f.holds.push(Hold {
                     proc: p,
                     baseline: Some(prof),
@@ -1181,11 +1256,16 @@ impl Engine {
         f.profile = Some(prof);
         // Reading encrypted-looking data (whoever created it) offsets encrypted outputs in
         // the funnel: copying ciphertext is not encrypting.
-        if new_hold && !prof.is_empty() {
+        // Files too small to judge (locks, pid files, empty keyrings) and files the
+        // process wrote itself are not inputs.
+        if new_hold && prof.size >= MIN_SAMPLE as u64 && !own {
             let now = self.now;
             let e = self.ev(p);
             if prof.encrypted_looking() {
-                e.random_reads = e.random_reads.saturating_add(1);
+                if e.random_fps.len() >= 64 {
+                    e.random_fps.pop_front();
+                }
+                e.random_fps.push_back(prof.fingerprint());
             } else {
                 e.plain_reads = e.plain_reads.saturating_add(1);
             }
@@ -1207,6 +1287,53 @@ impl Engine {
         let newp = Profile::of(sample);
         let known = self.files.contains_key(&k);
         let creator_hint = self.pending_creates.get(&path_hash(path)).copied();
+        // Deleted while open (`open; unlink; write; close`): judge against the state the
+        // file had when it was deleted, then forget it again.
+        let tomb = if known || creator_hint.is_some() {
+            None
+        } else {
+            self.untomb(k, path)
+        };
+        if let Some(t) = tomb {
+            let v = self.judge_close(p, k, path, sample, &newp, Some(t));
+            self.remove_file(k);
+            return v;
+        }
+        self.judge_close(p, k, path, sample, &newp, None)
+    }
+
+    fn untomb(&mut self, k: FileKey, path: &str) -> Option<FileState> {
+        let now = self.now;
+        while self
+            .tombs
+            .front()
+            .is_some_and(|(t, _, _)| now.saturating_sub(*t) > TOMB_TTL_NS)
+        {
+            self.tombs.pop_front();
+        }
+        let i = self
+            .tombs
+            .iter()
+            .position(|(_, tk, f)| *tk == k && &*f.path == path)?;
+        self.tombs.remove(i).map(|(_, _, f)| f)
+    }
+
+    fn judge_close(
+        &mut self,
+        p: ProcId,
+        k: FileKey,
+        path: &str,
+        sample: &Sample,
+        newp: &Profile,
+        restored: Option<FileState>,
+    ) -> Option<Verdict> {
+        let newp = *newp;
+        let known = restored.is_some() || self.files.contains_key(&k);
+        let creator_hint = self.pending_creates.get(&path_hash(path)).copied();
+        if let Some(st) = restored {
+            self.files.insert(k, st);
+            self.paths.insert(path_hash(path), k);
+        }
         let f = self.file_entry(k, path);
         if !known && f.creator.is_none() {
             f.creator = creator_hint;
@@ -1233,11 +1360,14 @@ impl Engine {
             if let Some(bits) = judge_change(&base, &newp) {
                 return self.damage(p, k, path, bits);
             }
+            if newp.wiped() && holds_data(&base) {
+                return self.wipe(p, k, path);
+            }
             None
         } else {
             let mut v = None;
             if newp.encrypted_looking() {
-                v = self.encrypted_output(p, path);
+                v = self.encrypted_output(p, path, newp.fingerprint());
             } else if !newp.is_empty() {
                 let e = self.ev(p);
                 e.explain(newp.fingerprint());
@@ -1269,7 +1399,16 @@ impl Engine {
         if f.decoy {
             self.mark_chain(p, Indicator::DecoyAccessed);
         }
-        self.funnel(p, k, path, &f)
+        let v = self.funnel(p, k, path, &f);
+        // Still open by a process that may be writing it: keep its state for a late
+        // close-after-write.
+        if f.holds.iter().any(|h| h.baseline.is_some()) {
+            if self.tombs.len() >= MAX_TOMBS {
+                self.tombs.pop_front();
+            }
+            self.tombs.push_back((self.now, k, f));
+        }
+        v
     }
 
     fn on_rename(
@@ -1405,10 +1544,10 @@ impl Engine {
         let bits = Indicator::ReadWriteDelete.bit();
         let stem = path_hash(path);
         // A reader that already wrote an unpaid encrypted output pays for this delete now.
-        let payer = readers
-            .iter()
-            .copied()
-            .find(|(r, _)| self.ev(*r).credit() > 0);
+        let payer = readers.iter().copied().find(|(r, _)| {
+            let e = self.ev(*r);
+            e.credit() > 0 || e.named_credit(stem)
+        });
         if let Some((r, lca)) = payer {
             let e = self.ev(r);
             e.funnel_used += 1;
@@ -1441,7 +1580,7 @@ impl Engine {
     }
 
     /// `p` wrote a new encrypted-looking file at `path`.
-    fn encrypted_output(&mut self, p: ProcId, path: &str) -> Option<Verdict> {
+    fn encrypted_output(&mut self, p: ProcId, path: &str, fp: u64) -> Option<Verdict> {
         let now = self.now;
         let chain = self.chain(p);
         if chain.is_empty() {
@@ -1464,24 +1603,63 @@ impl Engine {
                     });
             }
         }
+        let copy = self.ev(p).random_fps.contains(&fp);
         for n in &chain {
             let e = self.ev(*n);
             e.activity += 1;
             if appended {
                 e.mark(Indicator::ExtensionAppended, now);
             }
+            if !copy {
+                e.enc_time = now;
+            }
+        }
+        // Files wiped earlier by this subtree now count (rule (e)), at the deepest node
+        // holding them.
+        let mut verdict = None;
+        if !copy {
+            if let Some(i) = chain.iter().position(|n| !self.ev(*n).wipes.is_empty()) {
+                let wipes = std::mem::take(&mut self.ev(chain[i]).wipes);
+                for n in &chain[i + 1..] {
+                    self.ev(*n).wipes.clear();
+                }
+                let at = chain[i..].to_vec();
+                for w in wipes {
+                    let v =
+                        self.record_damage(&at, p, w.file, &w.path, Indicator::ContentWiped.bit());
+                    verdict = verdict.or(v);
+                }
+            }
         }
         let e = self.ev(p);
         e.enc_outputs = e.enc_outputs.saturating_add(1);
         e.funnel_time = now;
+        if copy {
+            e.copied_outputs = e.copied_outputs.saturating_add(1);
+        }
         if let Some(s) = stem_hash {
             if e.enc_stems.len() >= 64 {
                 e.enc_stems.pop_front();
             }
             e.enc_stems.push_back(s);
         }
+        let named = extension(path).map(|x| path_hash(&path[..path.len() - x.len() - 1]));
+        if let (Some(s), false) = (named, copy) {
+            if e.enc_named.len() >= 64 {
+                e.enc_named.pop_front();
+            }
+            e.enc_named.push_back(s);
+            // A delete of `<stem>` waiting for this output is paid by it.
+            if let Some(i) = e.pending.iter().position(|pd| path_hash(&pd.path) == s) {
+                if let Some(pd) = e.pending.remove(i) {
+                    e.funnel_used += 1;
+                    let lca_chain = self.chain_from(pd.lca);
+                    let v = self.record_damage(&lca_chain, p, pd.file, &pd.path, pd.content);
+                    verdict = verdict.or(v);
+                }
+            }
+        }
         // Pay pending deletes.
-        let mut verdict = None;
         loop {
             let e = self.ev(p);
             if e.credit() == 0 {
@@ -1501,6 +1679,44 @@ impl Engine {
             verdict = self.evaluate(&chain, p, None);
         }
         verdict
+    }
+
+    /// Rule (e): `p` overwrote pre-existing data with one repeated byte value. Damage at
+    /// the deepest node of p's chain whose subtree wrote an encrypted output within the
+    /// window; kept pending on the chain otherwise.
+    fn wipe(&mut self, p: ProcId, k: FileKey, path: &str) -> Option<Verdict> {
+        let chain = self.chain(p);
+        if chain.is_empty() {
+            return None;
+        }
+        let (now, window) = (self.now, self.cfg.window_ns);
+        let at = chain.iter().position(|n| {
+            self.procs
+                .get(n)
+                .and_then(|x| x.ev.as_ref())
+                .is_some_and(|e| e.enc_time > 0 && now.saturating_sub(e.enc_time) <= window)
+        });
+        if let Some(i) = at {
+            let at = chain[i..].to_vec();
+            return self.record_damage(&at, p, k, path, Indicator::ContentWiped.bit());
+        }
+        if self.chain_convicted(&chain).is_some() {
+            return None;
+        }
+        for n in &chain {
+            let e = self.ev(*n);
+            if e.wipes.len() >= MAX_WIPES {
+                e.wipes.pop_front();
+            }
+            if !e.wipes.iter().any(|w| w.file == k) {
+                e.wipes.push_back(Wipe {
+                    file: k,
+                    path: path.to_string(),
+                    time: now,
+                });
+            }
+        }
+        None
     }
 
     /// A small new file: ransom note candidate.
@@ -1740,6 +1956,11 @@ impl ContentCheck for Option<Profile> {
     }
 }
 
+/// Real data that a wipe destroys: judgeable size, not ciphertext, not already constant.
+fn holds_data(base: &Profile) -> bool {
+    base.size >= MIN_SAMPLE as u64 && !base.encrypted_looking() && !base.wiped()
+}
+
 /// Rules (a) and (b): did the change from `base` to `new` destroy the content?
 /// Returns the indicator bits when it did.
 fn judge_change(base: &Profile, new: &Profile) -> Option<u16> {
@@ -1764,9 +1985,15 @@ fn judge_change(base: &Profile, new: &Profile) -> Option<u16> {
     if bf.kind != nf.kind || !bf.is_valid_known() || !nf.valid || bf.packed || nf.packed {
         return None;
     }
-    let hit = if bf.kind.holds_arbitrary_data() || bf.kind == crate::sniff::Kind::Elf {
+    let hit = if bf.kind.holds_arbitrary_data() || bf.kind == Kind::Elf {
+        // Databases and (uncompressed) DICOM keep no random payload in their first pages:
+        // noise after a kept 1 KiB header counts too.
+        let deep = matches!(bf.kind, Kind::Sqlite | Kind::Dicom);
         match (base.head(), new.head()) {
-            (Some(b), Some(n)) => !b.body_random() && n.body_random(),
+            (Some(b), Some(n)) => {
+                (!b.body_random() && n.body_random())
+                    || (deep && !b.body1k_random() && n.body1k_random())
+            }
             _ => false,
         }
     } else {

@@ -12,7 +12,10 @@
 //!   encrypted: the first half of the 8 KiB head is random, the whole is not); the body
 //!   window catches header-preserving encryption (the first 16..512 bytes kept).
 //! * `body_random` (head only): the body window is random.
+//! * `body1k_random` (head only): the window after the first `min(1024, len/2)` bytes is
+//!   random (a header of up to 1 KiB kept).
 //! * `armoured`: the whole block is base64/hex-encoded random data.
+//! * `constant`: every byte of the block has the same value (zero-filled, wiped).
 
 use crate::event::Sample;
 use crate::sniff::{self, Format, Kind};
@@ -21,6 +24,8 @@ use crate::stats::Histogram;
 const F_RANDOM: u8 = 1;
 const F_ARMOURED: u8 = 2;
 const F_BODY_RANDOM: u8 = 4;
+const F_CONSTANT: u8 = 8;
+const F_BODY1K_RANDOM: u8 = 16;
 
 /// Profile of one sampled block.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,13 +41,18 @@ impl BlockProfile {
         let len = data.len();
         let half = len / 2;
         let skip = if head { half.min(512) } else { 0 };
+        let skip1k = if head { half.min(1024) } else { 0 };
+        // One pass over the bytes: [0, skip) [skip, skip1k) [skip1k, half) [half, len).
         let c0 = Histogram::of(&data[..skip]);
-        let c1 = Histogram::of(&data[skip..half]);
+        let c1a = Histogram::of(&data[skip..skip1k]);
+        let c1b = Histogram::of(&data[skip1k..half]);
         let c2 = Histogram::of(&data[half..]);
-        let first = Histogram::sum(&c0, &c1);
-        let body = Histogram::sum(&c1, &c2);
-        let whole = Histogram::sum(&first, &c2);
+        let body1k = Histogram::sum(&c1b, &c2);
+        let body = Histogram::sum(&c1a, &body1k);
+        let first = Histogram::sum(&Histogram::sum(&c0, &c1a), &c1b);
+        let whole = Histogram::sum(&c0, &body);
         let body_random = head && skip > 0 && body.looks_random();
+        let body1k_random = head && skip1k > skip && (body_random || body1k.looks_random());
         let random =
             whole.looks_random() || first.looks_random() || c2.looks_random() || body_random;
         let mut flags = 0;
@@ -52,8 +62,14 @@ impl BlockProfile {
         if body_random {
             flags |= F_BODY_RANDOM;
         }
+        if body1k_random {
+            flags |= F_BODY1K_RANDOM;
+        }
         if whole.looks_armoured() {
             flags |= F_ARMOURED;
+        }
+        if len > 0 && whole.count(data[0]) as usize == len {
+            flags |= F_CONSTANT;
         }
         let entropy_q = (whole.entropy() * 32.0).round().clamp(0.0, 255.0) as u8;
         BlockProfile {
@@ -71,6 +87,14 @@ impl BlockProfile {
     }
     pub fn body_random(&self) -> bool {
         self.flags & F_BODY_RANDOM != 0
+    }
+    /// The head after its first `min(1024, len/2)` bytes is random.
+    pub fn body1k_random(&self) -> bool {
+        self.flags & F_BODY1K_RANDOM != 0
+    }
+    /// Every byte of the block has the same value.
+    pub fn constant(&self) -> bool {
+        self.flags & F_CONSTANT != 0
     }
     /// Random or armoured.
     pub fn ciphertext_like(&self) -> bool {
@@ -146,6 +170,12 @@ impl Profile {
 
     pub fn is_empty(&self) -> bool {
         self.size == 0
+    }
+
+    /// Non-empty content whose every sampled block is one repeated byte value (all zeros
+    /// after a wipe): whatever data was there is gone.
+    pub fn wiped(&self) -> bool {
+        !self.is_empty() && !self.blocks().is_empty() && self.blocks().iter().all(|b| b.constant())
     }
 
     /// The head is base64/hex-encoded random data.

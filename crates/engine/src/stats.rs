@@ -125,12 +125,35 @@ impl Histogram {
 
     /// Shannon entropy of the byte distribution in bits per byte (0..=8).
     pub fn entropy(&self) -> f64 {
-        entropy_of(self.counts.iter().copied(), self.n)
+        if self.n == 0 {
+            return 0.0;
+        }
+        // H = log2 n - (1/n) Σ c log2 c, with c log2 c from a table for block-sized counts.
+        let t = clog2_table();
+        let mut s = 0.0;
+        for &c in &self.counts {
+            s += match t.get(c as usize) {
+                Some(v) => *v,
+                None => c as f64 * (c as f64).log2(),
+            };
+        }
+        let nf = self.n as f64;
+        (nf.log2() - s / nf).max(0.0)
     }
 
     /// Pearson chi-square statistic against the uniform distribution over 256 values.
     pub fn chi_square(&self) -> f64 {
-        chi_square_of(self.counts.iter().copied(), self.n, 256)
+        if self.n == 0 {
+            return 0.0;
+        }
+        // Σ (c - e)² / e = Σ c² / e - n, with e = n / 256 (exact integer sum of squares).
+        let sq: u64 = self
+            .counts
+            .iter()
+            .map(|&c| (c as u64) * (c as u64))
+            .fold(0u64, |a, x| a.saturating_add(x));
+        let nf = self.n as f64;
+        (sq as f64 * 256.0 / nf - nf).max(0.0)
     }
 
     /// Fraction of bytes that are not printable ASCII / tab / CR / LF (≈ 0.62 for random).
@@ -163,6 +186,13 @@ impl Histogram {
 
     /// See [`looks_armoured`].
     pub fn looks_armoured(&self) -> bool {
+        // Quick reject: any byte outside the base64 alphabet, '=' and line breaks (text has
+        // spaces and punctuation, binary data has everything).
+        if self.counts.iter().enumerate().any(|(b, &c)| {
+            c != 0 && !(is_base64(b as u8) || matches!(b as u8, b'\n' | b'\r' | b'='))
+        }) {
+            return false;
+        }
         // Line breaks are ignored; everything else must be in the alphabet.
         let breaks = self.count(b'\n') as u64 + self.count(b'\r') as u64;
         let body = self.n.saturating_sub(breaks);
@@ -249,6 +279,22 @@ fn small_sample_margin(n: usize) -> f64 {
         256..=511 => 0.28,
         _ => 0.18,
     }
+}
+
+/// `c * log2(c)` for every count a sampled block can reach.
+fn clog2_table() -> &'static [f64] {
+    static T: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        (0..=crate::event::HEAD_LEN)
+            .map(|c| {
+                if c == 0 {
+                    0.0
+                } else {
+                    c as f64 * (c as f64).log2()
+                }
+            })
+            .collect()
+    })
 }
 
 fn entropy_of(counts: impl Iterator<Item = u32>, n: u64) -> f64 {

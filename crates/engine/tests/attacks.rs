@@ -534,3 +534,149 @@ fn evidence_window() {
     }
     sim.assert_no_verdict();
 }
+
+#[test]
+fn gpg_per_file_with_keyring_housekeeping() {
+    // `gpg --symmetric -o FILE.gpg FILE` per file (a fresh gpg each time, children of the
+    // script), then `rm FILE`. Each gpg also reads its keyring and trust db, takes lock
+    // files, and reads then rewrites a random `random_seed`: none of that may dilute the
+    // pairing of its encrypted output with the deleted original.
+    for keyring in [32usize, 3000] {
+        let mut sim = Sim::new();
+        let files = tree(&mut sim, 8, "xlsx", docx);
+        let sh = sim.login_shell();
+        let script = sim.spawn(sh, "/tmp/enc.sh");
+        let home = "/srv/share/.gnupg-sim";
+        sim.put(&format!("{home}/trustdb.gpg"), text(77, 1200));
+        let mut seed_n = 0u64;
+        let v = expect_verdict_by_3rd(&mut sim, &files, |s, i, f| {
+            let g = s.spawn(script, "/usr/bin/gpg");
+            let kbx = format!("{home}/pubring.kbx");
+            if i == 0 {
+                s.write_new(g, &kbx, text(5, keyring));
+                s.write_new(g, &format!("{home}/random_seed"), random(99, 600));
+            }
+            let lock = format!("{home}/.#lk0x{i}.vm.{}", g.pid);
+            s.write_new(g, &lock, b"     1234\nvm\n".to_vec());
+            s.read(g, &lock);
+            s.read(g, &kbx);
+            s.read(g, &format!("{home}/trustdb.gpg"));
+            s.read(g, f);
+            s.read(g, &format!("{home}/random_seed"));
+            let n = s.content(f).len();
+            s.write_new(g, &format!("{f}.gpg"), gpg_msg(i as u64, n));
+            seed_n += 1;
+            s.overwrite(g, &format!("{home}/random_seed"), random(100 + seed_n, 600));
+            s.delete(g, &lock);
+            s.exit(g);
+            let rm = s.spawn(script, "/usr/bin/rm");
+            s.delete(rm, f);
+            s.exit(rm);
+        });
+        assert_eq!(v.root, script, "keyring {keyring}");
+        assert!(v.indicators.contains(&Indicator::ReadWriteDelete));
+    }
+}
+
+/// Emit a close-after-write of `path` (new content `data`) *after* its delete, as the
+/// sensor reports `open; unlink; write; close`.
+fn close_after_delete(sim: &mut Sim, p: ProcId, path: &str, data: Vec<u8>) -> Option<Verdict> {
+    let k = sim.key(path);
+    let v = sim.delete(p, path);
+    let w = sim.emit(
+        p,
+        Op::CloseWrite {
+            file: k,
+            path: path.to_string(),
+            sample: sample_of(&data),
+        },
+    );
+    v.or(w)
+}
+
+#[test]
+fn archive_encrypt_then_zero_wipe() {
+    for late_close in [false, true] {
+        let mut sim = Sim::new();
+        let mut files = Vec::new();
+        for (ext, gen) in formats() {
+            files.extend(tree(&mut sim, 2, ext, gen));
+        }
+        let sh = sim.login_shell();
+        let x = sim.spawn(sh, "/tmp/x");
+        let tar_p = sim.spawn(x, "/usr/bin/tar");
+        sim.create(tar_p, "/srv/share/archive.tar");
+        let mut entries = Vec::new();
+        for f in &files {
+            sim.read(tar_p, f);
+            entries.push((f.as_str(), sim.content(f)));
+        }
+        let archive = tar(&entries[..3]);
+        sim.close_write(tar_p, "/srv/share/archive.tar", archive.clone());
+        sim.exit(tar_p);
+        sim.read(x, "/srv/share/archive.tar");
+        sim.write_new(x, "/srv/share/archive.dat", random(1, archive.len()));
+        sim.delete(x, "/srv/share/archive.tar");
+        let v = expect_verdict_by_3rd(&mut sim, &files, |s, _, f| {
+            let n = s.content(f).len();
+            s.open_write(x, f);
+            if late_close {
+                close_after_delete(s, x, f, vec![0; n]);
+            } else {
+                s.close_write(x, f, vec![0; n]);
+                s.delete(x, f);
+            }
+        });
+        assert_eq!(v.root, x, "late close {late_close}");
+        assert!(v.indicators.contains(&Indicator::ContentWiped));
+    }
+}
+
+#[test]
+fn zero_wipe_before_the_encrypted_archive() {
+    // The victims are read into memory and wiped first; the encrypted archive comes last.
+    let mut sim = Sim::new();
+    let files = tree(&mut sim, 6, "csv", |s| csv(s, 9000));
+    let sh = sim.login_shell();
+    let x = sim.spawn(sh, "/tmp/x");
+    for f in &files {
+        sim.read(x, f);
+    }
+    for f in &files {
+        let n = sim.content(f).len();
+        sim.overwrite(x, f, vec![0xff; n]);
+    }
+    sim.assert_no_verdict();
+    let v = sim.write_new(x, "/srv/share/all.bin", random(3, 60_000));
+    let v = v.expect("verdict on the encrypted output");
+    assert_eq!(v.root, x);
+    assert!(v.damage_count >= 3);
+    assert!(v.indicators.contains(&Indicator::ContentWiped));
+}
+
+#[test]
+fn header_preserving_1k_databases_and_dicom() {
+    // The first min(1 KiB, half) bytes kept (magic, DICOM meta group, SQLite header and
+    // b-tree header survive), the rest encrypted in place.
+    for (ext, gen) in [
+        ("dcm", dicom as Gen),
+        ("sqlite", |s| sqlite_text(s, 10)),
+        ("sqlite", |s| sqlite_text(s, 1)),
+    ] {
+        let mut sim = Sim::new();
+        let files = tree(&mut sim, 6, ext, gen);
+        let sh = sim.login_shell();
+        let x = sim.spawn(sh, "/tmp/x");
+        let v = expect_verdict_by_3rd(&mut sim, &files, |s, i, f| {
+            let mut d = s.content(f);
+            let n = d.len();
+            let keep = 1024.min(n / 2);
+            d[keep..].copy_from_slice(&random(i as u64, n - keep));
+            s.overwrite(x, f, d);
+        });
+        assert_eq!(v.root, x, "{ext}");
+        if ext == "sqlite" {
+            assert!(v.indicators.contains(&Indicator::PartialEncryption));
+        }
+    }
+}

@@ -520,3 +520,105 @@ fn encrypted_backup_then_delete_originals() {
     }
     sim.assert_no_verdict();
 }
+
+#[test]
+fn wipes_and_truncations_without_encrypted_output() {
+    // `shred -z` (final pass zeros), `truncate`, `: > log`, preallocated files rewritten with
+    // zeros: no encrypted output anywhere in the lineage, no verdict.
+    let mut sim = Sim::new();
+    let files: Vec<String> = (0..8).map(|i| format!("/home/u/old/f{i}.txt")).collect();
+    for (i, f) in files.iter().enumerate() {
+        sim.put(f, text(i as u64, 20_000));
+    }
+    let logs: Vec<String> = (0..8).map(|i| format!("/var/log/app{i}.log")).collect();
+    for (i, f) in logs.iter().enumerate() {
+        sim.put(f, text(100 + i as u64, 30_000));
+    }
+    let sh = sim.login_shell();
+    for f in &files {
+        let shred = sim.spawn(sh, "/usr/bin/shred");
+        let n = sim.content(f).len();
+        sim.overwrite(shred, f, vec![0; n]);
+        sim.delete(shred, f);
+        sim.exit(shred);
+    }
+    sim.assert_no_verdict();
+    // Truncations to empty in a lineage that does write an encrypted file.
+    let sh2 = sim.login_shell();
+    let o = sim.spawn(sh2, "/usr/bin/openssl");
+    sim.write_new(o, "/home/u/secret.enc", openssl_enc(1, 20_000));
+    sim.exit(o);
+    for f in &logs {
+        let t = sim.spawn(sh2, "/usr/bin/truncate");
+        sim.overwrite(t, f, Vec::new());
+        sim.exit(t);
+    }
+    // One `shred -z` of the plain original after encrypting it: one file, not three.
+    sim.put("/home/u/secret", text(9, 20_000));
+    let o = sim.spawn(sh2, "/usr/bin/gpg");
+    sim.read(o, "/home/u/secret");
+    sim.write_new(o, "/home/u/secret.gpg", gpg_msg(1, 20_000));
+    let shred = sim.spawn(sh2, "/usr/bin/shred");
+    sim.overwrite(shred, "/home/u/secret", vec![0; 20_000]);
+    sim.delete(shred, "/home/u/secret");
+    // Zero-filled preallocated files (no data before) rewritten with zeros.
+    for i in 0..5 {
+        let p = format!("/var/lib/vm/disk{i}.img");
+        sim.put(&p, vec![0; 100_000]);
+        let q = sim.spawn(sh2, "/usr/bin/qemu-img");
+        sim.overwrite(q, &p, vec![0; 100_000]);
+    }
+    sim.assert_no_verdict();
+}
+
+#[test]
+fn copies_of_ciphertext_do_not_pay_for_deletes() {
+    // A sync tool copies a tree with encrypted files and plain files, then removes the
+    // sources (`rsync --remove-source-files`): its encrypted outputs are copies.
+    let mut sim = Sim::new();
+    let mut src = Vec::new();
+    for i in 0..10u64 {
+        let p = format!("/data/in/p{i}.txt");
+        sim.put(&p, text(i, 9000));
+        src.push(p);
+        let q = format!("/data/in/s{i}.enc");
+        sim.put(&q, openssl_enc(i, 9000));
+        src.push(q);
+    }
+    let sh = sim.login_shell();
+    let rs = sim.spawn(sh, "/usr/bin/rsync");
+    for f in &src {
+        sim.read(rs, f);
+        let d = sim.content(f);
+        let name = f.rsplit('/').next().unwrap();
+        // Temporary name, then renamed (rsync style).
+        let tmp = format!("/data/out/.{name}.XXXX");
+        sim.write_new(rs, &tmp, d);
+        sim.rename(rs, &tmp, &format!("/data/out/{name}"));
+        sim.delete(rs, f);
+    }
+    sim.assert_no_verdict();
+}
+
+#[test]
+fn sqlite_second_page_gets_random_blob() {
+    // An application storing encrypted/compressed blobs: page 2 of small databases turns
+    // random while page 1 (schema) is kept: not header-preserving encryption.
+    let mut sim = Sim::new();
+    let dbs: Vec<String> = (0..6).map(|i| format!("/var/lib/kr/k{i}.db")).collect();
+    for (i, d) in dbs.iter().enumerate() {
+        sim.put(d, sqlite_text(i as u64, 3));
+    }
+    let svc = sim.spawn(sim.init, "/usr/bin/keyring-daemon");
+    for (i, d) in dbs.iter().enumerate() {
+        let new = sqlite(3, |pg| {
+            if pg == 1 {
+                random(i as u64 * 10 + pg as u64, 4000)
+            } else {
+                csv(i as u64 + pg as u64, 4000)
+            }
+        });
+        sim.overwrite(svc, d, new);
+    }
+    sim.assert_no_verdict();
+}

@@ -5,6 +5,56 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
+
+/// Mounted scratch filesystems of this process: (mount point, base directory).
+static LIVE: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+
+/// On SIGINT/SIGTERM (Ctrl-C on `ward demo`/`eval`/`bench`), remove every scratch
+/// filesystem of this process before exiting with status 130, so an interrupted run leaves
+/// no mount, loop device or image behind. Call once, early.
+pub fn cleanup_on_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let live: Vec<_> = LIVE.lock().map(|v| v.clone()).unwrap_or_default();
+            for (mnt, dir) in live {
+                teardown(&mnt, &dir);
+            }
+            std::process::exit(130);
+        }
+    });
+}
+
+/// Kill the users of `mnt`, unmount it (lazily if it stays busy) and delete `dir`.
+fn teardown(mnt: &Path, dir: &Path) {
+    kill_users(mnt);
+    let mut ok = false;
+    for _ in 0..20 {
+        if Command::new("umount")
+            .arg(mnt)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        kill_users(mnt);
+    }
+    if !ok {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(mnt)
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
 
 /// Kinds of scratch filesystem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +175,9 @@ impl ScratchFs {
             }
         }
         fs.mounted = true;
+        if let Ok(mut live) = LIVE.lock() {
+            live.push((fs.mnt.clone(), fs.dir.clone()));
+        }
         Ok(fs)
     }
 
@@ -146,27 +199,53 @@ fn which(tool: &str) -> bool {
         || Path::new("/sbin").join(tool).exists()
 }
 
+/// Kill every process that has a file, its working directory or its root inside `mnt`,
+/// or names it on its command line. Only processes started by our own tests and tools
+/// can be there (the mount is private and fresh), e.g. the `gpg-agent --homedir MNT/...`
+/// a simulated attack daemonized before it was killed (its inotify watch keeps the
+/// filesystem busy).
+fn kill_users(mnt: &Path) {
+    let me = std::process::id();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let inside = |l: &Path| std::fs::read_link(l).is_ok_and(|t| t.starts_with(mnt));
+        let mnt_bytes = mnt.as_os_str().as_encoded_bytes();
+        let named = std::fs::read(p.path().join("cmdline")).is_ok_and(|c| {
+            c.split(|&b| b == 0)
+                .any(|arg| arg.windows(mnt_bytes.len()).any(|w| w == mnt_bytes))
+        });
+        let uses = named
+            || inside(&p.path().join("cwd"))
+            || inside(&p.path().join("root"))
+            || std::fs::read_dir(p.path().join("fd"))
+                .map(|fds| fds.flatten().any(|fd| inside(&fd.path())))
+                .unwrap_or(false);
+        if uses {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
 impl Drop for ScratchFs {
     fn drop(&mut self) {
-        if self.mounted {
-            // A process still using the fs (a test that failed mid-way) would make a
-            // plain umount fail: retry, then detach lazily so nothing is left mounted.
-            let mut ok = false;
-            for _ in 0..20 {
-                if Command::new("umount")
-                    .arg(&self.mnt)
-                    .status()
-                    .is_ok_and(|s| s.success())
-                {
-                    ok = true;
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            if !ok {
-                let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
-            }
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|(m, _)| m != &self.mnt);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.mounted {
+            teardown(&self.mnt, &self.dir);
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
