@@ -116,8 +116,10 @@
 //!
 //! # Bounded memory
 //!
-//! At most [`Config::max_files`] files are tracked; the least recently touched ones are
-//! evicted first, except files damaged or decoys. Exited processes are forgotten once they
+//! At most [`Config::max_files`] files are tracked (default 100 000, about 80 MiB at the
+//! current ~800 bytes per file); the least recently touched ones are evicted first, except
+//! files damaged or decoys. An evicted file loses nothing that matters for long: its
+//! baseline is sampled again at its next open. Exited processes are forgotten once they
 //! have no live children and no evidence, after [`Config::dead_ttl_ns`] (or earlier when
 //! more than [`Config::max_dead`] exited processes are retained).
 //!
@@ -152,7 +154,7 @@ pub struct Config {
     pub decoys: Vec<String>,
     /// Evidence older than this (event time, ns) is forgotten.
     pub window_ns: u64,
-    /// Maximum number of files tracked.
+    /// Maximum number of files tracked (least recently touched evicted first).
     pub max_files: usize,
     /// Exited processes without evidence are forgotten this long after their exit.
     pub dead_ttl_ns: u64,
@@ -166,7 +168,7 @@ impl Default for Config {
             damage_threshold: 3,
             decoys: Vec::new(),
             window_ns: 3_600 * 1_000_000_000,
-            max_files: 1_000_000,
+            max_files: 100_000,
             dead_ttl_ns: 600 * 1_000_000_000,
             max_dead: 100_000,
         }
