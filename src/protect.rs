@@ -141,6 +141,12 @@ impl Clock {
 pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
     let cfg = Config::load(opts.config.as_deref()).map_err(ExitError::usage)?;
     let paths = check_paths(&opts.paths)?;
+    if !nix::unistd::geteuid().is_root() {
+        return Err(ExitError::usage(
+            "ward protect must run as root (fanotify needs CAP_SYS_ADMIN): run it with sudo \
+             or as a systemd service",
+        ));
+    }
     let state_dir = absolute(&opts.state_dir);
     let store =
         StoreWorker::start(Store::open(&state_dir).map_err(|e| ExitError::usage(e.to_string()))?);

@@ -141,6 +141,35 @@ fn bad_input_exits_2_with_advice() {
 }
 
 #[test]
+fn not_root_exits_2_with_advice() {
+    if !root_or_skip() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        d.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            WARD,
+            "protect",
+            "--state-dir",
+        ])
+        .arg(d.path().join("state"))
+        .arg(d.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("must run as root"), "{err}");
+}
+
+#[test]
 fn ready_reports_protections() {
     if !root_or_skip() {
         return;
