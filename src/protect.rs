@@ -363,11 +363,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
             tracing::error!("reading events: {e}");
         }
         for o in obs.drain(..) {
-            if let Some(r) = recorder.as_mut() {
-                let _ = serde_json::to_writer(&mut *r, &o.event);
-                let _ = r.write_all(b"\n");
-            }
-            g.observe(o, &mut sensor);
+            g.observe(o, &mut sensor, recorder.as_mut());
         }
         g.settle_doomed();
         g.vault_results(&mut sensor);
@@ -506,7 +502,23 @@ fn uptime_secs() -> f64 {
 }
 
 impl Guard {
-    fn observe(&mut self, o: Observation, sensor: &mut Sensor) {
+    fn observe(
+        &mut self,
+        mut o: Observation,
+        sensor: &mut Sensor,
+        recorder: Option<&mut std::io::BufWriter<std::fs::File>>,
+    ) {
+        if o.deferred.is_some() {
+            // A read-only open: answer first (a read cannot damage), sample after.
+            if let Some(p) = o.perm.take() {
+                self.answer_read(p, sensor);
+            }
+            o.fill_sample();
+        }
+        if let Some(r) = recorder {
+            let _ = serde_json::to_writer(&mut *r, &o.event);
+            let _ = r.write_all(b"\n");
+        }
         match &o.event.op {
             Op::Rename { from, to, .. } => {
                 if self.renames.len() >= MAX_RENAMES {
@@ -544,11 +556,7 @@ impl Guard {
             return sensor.answer(p, true);
         }
         if !write {
-            // A read: hold a descriptor (no copy, no link: a link would change the file's
-            // link count, which tools such as gzip refuse to work with). If the file is
-            // then deleted or renamed over, its content is copied from this descriptor.
-            self.hold(&p);
-            return sensor.answer(p, true);
+            return self.answer_read(p, sensor);
         }
         let Some(job) = self.copy_job(&p) else {
             return sensor.answer(p, true);
@@ -557,6 +565,20 @@ impl Guard {
             v.send(job);
         }
         self.pending.insert(self.next_job - 1, (p, Instant::now()));
+    }
+
+    /// Answer a read-only open. For an untrusted reader, hold a descriptor of the file
+    /// first (no copy, no link: a link would change the file's link count, which tools
+    /// such as gzip refuse to work with). If the file is then deleted or renamed over, its
+    /// content is copied from this descriptor.
+    fn answer_read(&mut self, p: PermRequest, sensor: &mut Sensor) {
+        if self.engine.is_convicted(p.proc) {
+            return sensor.answer(p, false);
+        }
+        if self.needs_preservation(&p, false) {
+            self.hold(&p);
+        }
+        sensor.answer(p, true);
     }
 
     /// Does this open need the file's current content kept? Untrusted opener, non-empty

@@ -128,6 +128,27 @@ impl Drop for PermRequest {
 pub struct Observation {
     pub event: Event,
     pub perm: Option<PermRequest>,
+    /// For a read-only open, the content sample is not read yet: the opener can be
+    /// answered first (a read cannot damage the file), and the sample filled in after
+    /// with [`Observation::fill_sample`]. Keeps sampling off the opener's critical path.
+    pub deferred: Option<Deferred>,
+}
+
+/// A content sample still to read (see [`Observation::deferred`]).
+pub struct Deferred {
+    fd: OwnedFd,
+    size: u64,
+}
+
+impl Observation {
+    /// Read the deferred sample (if any) into the event.
+    pub fn fill_sample(&mut self) {
+        if let Some(d) = self.deferred.take() {
+            if let Op::Open { sample, .. } = &mut self.event.op {
+                *sample = read_sample(d.fd.as_fd(), d.size);
+            }
+        }
+    }
 }
 
 /// Options.
@@ -451,6 +472,7 @@ impl Sensor {
                     op: Op::Process(info),
                 },
                 perm: None,
+                deferred: None,
             });
         }
         id
@@ -509,11 +531,27 @@ impl Sensor {
             Ok(st) if st.regular => st,
             _ => return self.allow_with(req, fd),
         };
-        let sample = read_sample(fd.as_fd(), st.size);
         let proc = self.attribute(ev.pid, time, out);
         let file = FileKey {
             dev: st.dev,
             ino: st.ino,
+        };
+        let write = if is_perm && st.size > 0 {
+            procs::open_write_intent(ev.pid as u32)
+        } else {
+            None
+        };
+        // A known read-only open: sample after answering. Anything else that may write:
+        // sample now, before the opener can change the file.
+        let (sample, deferred) = match (is_perm, write, fd.try_clone()) {
+            (true, Some(false), Ok(dup)) => (
+                Sample::default(),
+                Some(Deferred {
+                    fd: dup,
+                    size: st.size,
+                }),
+            ),
+            _ => (read_sample(fd.as_fd(), st.size), None),
         };
         let perm = req.map(|mut r| {
             r.proc = proc;
@@ -524,11 +562,6 @@ impl Sensor {
         });
         let path = path.to_string_lossy().into_owned();
         let op = if is_perm {
-            let write = if st.size > 0 {
-                procs::open_write_intent(ev.pid as u32)
-            } else {
-                None
-            };
             Op::Open {
                 file,
                 path,
@@ -541,6 +574,7 @@ impl Sensor {
         out.push(Observation {
             event: Event { time, proc, op },
             perm,
+            deferred,
         });
     }
 
@@ -612,6 +646,7 @@ impl Sensor {
         out.push(Observation {
             event: Event { time, proc, op },
             perm: None,
+            deferred: None,
         });
     }
 
