@@ -200,11 +200,10 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
     } else {
         Vec::new()
     };
-    let vault_dirs: Vec<PathBuf> = if cfg.vault {
-        vault_dirs_for(&paths)
-    } else {
-        Vec::new()
-    };
+    let vault_dirs: Vec<PathBuf> = vault
+        .as_ref()
+        .map(|v| v.dirs.values().cloned().collect())
+        .unwrap_or_default();
     let mut exclude = vec![state_dir.clone()];
     exclude.extend(vault_dirs.iter().cloned());
     if let Some(r) = &opts.record {
@@ -926,22 +925,6 @@ impl Guard {
             }
         }
     }
-}
-
-/// The vault directory of each protected filesystem (the first protected path on it).
-fn vault_dirs_for(paths: &[PathBuf]) -> Vec<PathBuf> {
-    let mut seen = Vec::new();
-    let mut out = Vec::new();
-    for p in paths {
-        if let Ok(md) = std::fs::metadata(p) {
-            let dev = std::os::unix::fs::MetadataExt::dev(&md);
-            if !seen.contains(&dev) {
-                seen.push(dev);
-                out.push(crate::vaultd::vault_dir(p));
-            }
-        }
-    }
-    out
 }
 
 fn on(b: bool) -> &'static str {
