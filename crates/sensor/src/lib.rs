@@ -171,7 +171,7 @@ struct Mount {
     fd: OwnedFd,
 }
 
-/// The sensor. Call [`Sensor::poll`] in a loop.
+/// The sensor. Wait for [`Sensor::fds`] to be readable, then call [`Sensor::read`].
 pub struct Sensor {
     content: Arc<Fanotify>,
     names: Option<Fanotify>,
