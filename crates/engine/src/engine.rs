@@ -116,9 +116,16 @@
 //!
 //! # Bounded memory
 //!
-//! At most [`Config::max_files`] files are tracked (default 100 000, about 80 MiB at the
-//! current ~800 bytes per file); the least recently touched ones are evicted first, except
-//! files damaged or decoys. An evicted file loses nothing that matters for long: its
+//! At most [`Config::max_files`] files are tracked (default 100 000); the least recently
+//! touched ones are evicted first, except files damaged or decoys. A tracked file costs a
+//! fixed-size 72-byte record (no heap allocation) plus about 13 bytes of index slots, so
+//! about 85 bytes (85 MiB for a million files, 8.5 MiB at the default): the record holds
+//! the file key, a 64-bit hash of its path (lookups by path compare hashes, not strings), the
+//! LRU links and 32-bit ids of its content profile, creator and up to 4 holders with their
+//! baselines. Profiles and process ids are interned with reference counts, so a content
+//! shared by a file and its holders' baselines (the common case) or by several files is
+//! stored once (about 85 bytes per distinct content). Only files created by a process keep
+//! their full path (for [`Verdict::files_created`]), at about 80 bytes more each. An evicted file loses nothing that matters for long: its
 //! baseline is sampled again at its next open. Exited processes are forgotten once they
 //! have no live children and no evidence, after [`Config::dead_ttl_ns`] (or earlier when
 //! more than [`Config::max_dead`] exited processes are retained).
@@ -135,6 +142,7 @@
 //! A ransomware writing a plain decoy output named after each victim evades the funnel.
 
 use crate::event::{Event, FileKey, Op, ProcId, ProcInfo, Sample};
+use crate::files::{FileState, Files, Hold, MAX_HOLDS};
 use crate::profile::Profile;
 use crate::sniff::Kind;
 use crate::stats::{fnv1a, MIN_SAMPLE};
@@ -294,7 +302,7 @@ pub struct EngineStats {
 // Deterministic hashing (no per-process random seeds: replays are bit-identical).
 
 #[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -497,44 +505,6 @@ fn renamed_to_unknown_ext(from: &str, to: &str) -> bool {
 // ----------------------------------------------------------------------------------------
 // State.
 
-#[derive(Clone, Copy, Debug)]
-struct Hold {
-    proc: ProcId,
-    /// Content when `proc` opened the file; `None` once it closed it after writing.
-    baseline: Option<Profile>,
-}
-
-#[derive(Debug)]
-struct FileState {
-    path: Box<str>,
-    profile: Option<Profile>,
-    creator: Option<ProcId>,
-    created_seq: u64,
-    /// Processes that opened the file (readers), most recent last, at most 4.
-    holds: Vec<Hold>,
-    touched: u64,
-    damaged: bool,
-    decoy: bool,
-}
-
-impl FileState {
-    fn new(path: &str, creator: Option<ProcId>, seq: u64, decoy: bool) -> Self {
-        FileState {
-            path: path.into(),
-            profile: None,
-            creator,
-            created_seq: seq,
-            holds: Vec::new(),
-            touched: seq,
-            damaged: false,
-            decoy,
-        }
-    }
-    fn pre_existing_for(&self, p: ProcId) -> bool {
-        self.creator != Some(p)
-    }
-}
-
 #[derive(Debug)]
 struct DamageRec {
     file: FileKey,
@@ -716,7 +686,6 @@ impl ProcNode {
 }
 
 const MAX_DEPTH: usize = 64;
-const MAX_HOLDS: usize = 4;
 const MAX_PENDING: usize = 4096;
 const MAX_NOTES: usize = 256;
 const NOTE_MIN: u64 = 16;
@@ -732,13 +701,10 @@ pub struct Engine {
     cfg: Config,
     decoys: HashSet<Box<str>, BuildHasherDefault<DefaultHasher>>,
     procs: Map<ProcId, ProcNode>,
-    files: Map<FileKey, FileState>,
-    /// Path hash → file.
-    paths: Map<u64, FileKey>,
+    /// Tracked files (with the path hash → file index and the LRU order).
+    files: Files,
     /// `Create` events without a file key: path hash → creator.
     pending_creates: Map<u64, ProcId>,
-    /// Lazy LRU of files: (key, touch stamp); stale entries are skipped.
-    lru: VecDeque<(FileKey, u64)>,
     dead: VecDeque<(u64, ProcId)>,
     /// Recently deleted files that a process still had open (delete time, state): the
     /// sensor may report their close-after-write after the delete.
@@ -755,10 +721,8 @@ impl Engine {
             cfg,
             decoys,
             procs: Map::default(),
-            files: Map::default(),
-            paths: Map::default(),
+            files: Files::new(),
             pending_creates: Map::default(),
-            lru: VecDeque::new(),
             dead: VecDeque::new(),
             tombs: VecDeque::new(),
             seq: 0,
@@ -869,9 +833,9 @@ impl Engine {
             self.members(root).into_iter().collect();
         let mut v: Vec<(u64, &str)> = self
             .files
-            .values()
-            .filter(|f| f.creator.is_some_and(|c| members.contains(&c)))
-            .map(|f| (f.created_seq, &*f.path))
+            .created()
+            .filter(|(c, _, _)| members.contains(c))
+            .map(|(_, seq, path)| (seq, path))
             .collect();
         v.sort_unstable();
         v.into_iter().map(|(_, p)| p.to_string()).collect()
@@ -1052,46 +1016,27 @@ impl Engine {
 
     fn touch(&mut self, k: FileKey) {
         self.seq += 1;
-        let s = self.seq;
-        if let Some(f) = self.files.get_mut(&k) {
-            f.touched = s;
-            self.lru.push_back((k, s));
-        }
-        if self.lru.len() > 2 * self.files.len() + 1024 {
-            let files = &self.files;
-            self.lru
-                .retain(|(k, s)| files.get(k).is_some_and(|f| f.touched == *s));
-        }
+        self.files.touch(k);
     }
 
     fn evict(&mut self) {
         let mut budget = 64;
         while self.files.len() > self.cfg.max_files && budget > 0 {
             budget -= 1;
-            let Some((k, s)) = self.lru.pop_front() else {
+            let Some(k) = self.files.oldest() else {
                 break;
             };
-            let Some(f) = self.files.get(&k) else {
-                continue;
-            };
-            if f.touched != s {
-                continue;
-            }
-            let involved = f.damaged
-                || f.decoy
-                || f.holds.iter().any(|h| {
+            let involved = self.files.damaged(k)
+                || self.files.decoy(k)
+                || self.files.holders(k).any(|p| {
                     self.procs
-                        .get(&h.proc)
+                        .get(&p)
                         .and_then(|n| n.ev.as_ref())
                         .is_some_and(|e| !e.damage.is_empty() || e.enc_outputs > 0)
                 });
             if involved {
                 self.seq += 1;
-                let s = self.seq;
-                if let Some(f) = self.files.get_mut(&k) {
-                    f.touched = s;
-                }
-                self.lru.push_back((k, s));
+                self.files.touch(k);
                 continue;
             }
             self.remove_file(k);
@@ -1100,62 +1045,53 @@ impl Engine {
     }
 
     fn remove_file(&mut self, k: FileKey) -> Option<FileState> {
-        let f = self.files.remove(&k)?;
-        let h = path_hash(&f.path);
-        if self.paths.get(&h) == Some(&k) {
-            self.paths.remove(&h);
-        }
-        Some(f)
+        self.files.remove(k)
     }
 
     fn is_decoy(&self, path: &str) -> bool {
         !self.decoys.is_empty() && self.decoys.contains(path)
     }
 
-    /// Look up a file by path (verifying the stored path).
+    /// Look up a file by path (by its 64-bit path hash).
     fn by_path(&self, path: &str) -> Option<FileKey> {
-        let k = *self.paths.get(&path_hash(path))?;
-        self.files.get(&k).filter(|f| &*f.path == path).map(|_| k)
+        self.files.by_path(path_hash(path))
     }
 
-    /// Get or create the state of `k`, keeping the path index current.
-    fn file_entry(&mut self, k: FileKey, path: &str) -> &mut FileState {
+    /// Make sure `k` is tracked at `path`, keeping the path index current.
+    fn file_entry(&mut self, k: FileKey, path: &str) {
         let h = path_hash(path);
-        if !self.files.contains_key(&k) {
+        if !self.files.contains(k) {
             let creator = self.pending_creates.remove(&h);
             self.seq += 1;
             let decoy = self.is_decoy(path);
-            self.files
-                .insert(k, FileState::new(path, creator, self.seq, decoy));
-            self.paths.insert(h, k);
+            let st = FileState::new(h, decoy);
+            self.files.insert(k, &st, true);
+            if creator.is_some() {
+                self.files.set_creator(k, creator, self.seq, path);
+            }
             self.touch(k);
             self.evict();
-        } else if self.files.get(&k).is_some_and(|f| &*f.path != path) {
-            let old = self.files.get(&k).map(|f| path_hash(&f.path));
-            if let Some(oh) = old {
-                if self.paths.get(&oh) == Some(&k) {
-                    self.paths.remove(&oh);
-                }
-            }
-            if let Some(other) = self.paths.insert(h, k) {
+        } else if self.files.path_hash(k) != Some(h) {
+            if let Some(other) = self.files.set_path(k, h, path) {
+                // Another file was known under this path: it is gone (replaced).
                 if other != k {
-                    // Another file was known under this path: it is gone (replaced).
-                    if self.files.get(&other).is_some_and(|f| &*f.path == path) {
-                        self.files.remove(&other);
-                    }
+                    self.files.remove(other);
                 }
             }
-            let decoy = self.is_decoy(path);
-            if let Some(f) = self.files.get_mut(&k) {
-                f.path = path.into();
-                f.decoy |= decoy;
+            if self.is_decoy(path) {
+                self.files.set_decoy(k);
             }
         }
         self.touch(k);
-        // The entry exists: it was inserted above (eviction never removes the newest).
-        self.files
-            .entry(k)
-            .or_insert_with(|| FileState::new(path, None, 0, false))
+        if !self.files.contains(k) {
+            // Evicted at once (tiny `max_files`): track it afresh.
+            self.files.insert(k, &FileState::new(h, false), false);
+        }
+    }
+
+    /// Set the creator of `k` (at `path`).
+    fn set_creator(&mut self, k: FileKey, c: Option<ProcId>, path: &str) {
+        self.files.set_creator(k, c, self.seq, path);
     }
 
     // ------------------------------------------------------------------------------------
@@ -1208,8 +1144,8 @@ impl Engine {
                 self.remove_file(k);
                 self.tombs.retain(|(_, tk, _)| *tk != k);
                 self.pending_creates.remove(&h);
-                let f = self.file_entry(k, path);
-                f.creator = Some(p);
+                self.file_entry(k, path);
+                self.set_creator(k, Some(p), path);
             }
             None => {
                 if self.pending_creates.len() > 65_536 {
@@ -1222,40 +1158,38 @@ impl Engine {
 
     fn on_open(&mut self, p: ProcId, k: FileKey, path: &str, sample: &Sample) -> Option<Verdict> {
         let prof = Profile::of(sample);
-        let known = self.files.contains_key(&k);
+        let known = self.files.contains(k);
         let creator_hint = self.pending_creates.get(&path_hash(path)).copied();
-        let f = self.file_entry(k, path);
-        if !known && f.creator.is_none() {
-            f.creator = creator_hint;
+        self.file_entry(k, path);
+        let mut creator = self.files.creator(k);
+        if !known && creator.is_none() && creator_hint.is_some() {
+            creator = creator_hint;
+            self.set_creator(k, creator, path);
         }
-        let decoy = f.decoy;
-        let own = f.creator == Some(p);
+        let decoy = self.files.decoy(k);
+        let own = creator == Some(p);
         let mut new_hold = false;
-        match f.holds.iter_mut().find(|h| h.proc == p) {
+        let mut holds = self.files.holds(k);
+        match holds.as_mut_slice().iter_mut().find(|h| h.proc == p) {
             Some(h) if h.baseline.is_some() => {}
             Some(h) => {
                 h.baseline = Some(prof);
                 new_hold = true;
             }
             None => {
-                if f.holds.len() >= MAX_HOLDS {
-                    let i = f
-                        .holds
-                        .iter()
-                        .position(|h| h.baseline.is_none())
-                        .unwrap_or(0);
-                    f.holds.remove(i);
+                if holds.len() >= MAX_HOLDS {
+                    let i = holds.iter().position(|h| h.baseline.is_none()).unwrap_or(0);
+                    holds.remove(i);
                 }
-                // Most files are held by one process: no spare capacity.
-                f.holds.reserve_exact(1);
-                f.holds.push(Hold {
+                holds.push(Hold {
                     proc: p,
                     baseline: Some(prof),
                 });
                 new_hold = true;
             }
         }
-        f.profile = Some(prof);
+        self.files.set_holds(k, &holds);
+        self.files.set_profile(k, Some(prof));
         // Reading encrypted-looking data (whoever created it) offsets encrypted outputs in
         // the funnel: copying ciphertext is not encrypting.
         // Files too small to judge (locks, pid files, empty keyrings) and files the
@@ -1287,7 +1221,7 @@ impl Engine {
         sample: &Sample,
     ) -> Option<Verdict> {
         let newp = Profile::of(sample);
-        let known = self.files.contains_key(&k);
+        let known = self.files.contains(k);
         let creator_hint = self.pending_creates.get(&path_hash(path)).copied();
         // Deleted while open (`open; unlink; write; close`): judge against the state the
         // file had when it was deleted, then forget it again.
@@ -1316,7 +1250,7 @@ impl Engine {
         let i = self
             .tombs
             .iter()
-            .position(|(_, tk, f)| *tk == k && &*f.path == path)?;
+            .position(|(_, tk, f)| *tk == k && f.path_hash == path_hash(path))?;
         self.tombs.remove(i).map(|(_, _, f)| f)
     }
 
@@ -1330,29 +1264,35 @@ impl Engine {
         restored: Option<FileState>,
     ) -> Option<Verdict> {
         let newp = *newp;
-        let known = restored.is_some() || self.files.contains_key(&k);
+        let known = restored.is_some() || self.files.contains(k);
         let creator_hint = self.pending_creates.get(&path_hash(path)).copied();
         if let Some(st) = restored {
-            self.files.insert(k, st);
-            self.paths.insert(path_hash(path), k);
+            self.files.insert(k, &st, true);
         }
-        let f = self.file_entry(k, path);
-        if !known && f.creator.is_none() {
-            f.creator = creator_hint;
+        self.file_entry(k, path);
+        let mut creator = self.files.creator(k);
+        if !known && creator.is_none() && creator_hint.is_some() {
+            creator = creator_hint;
+            self.set_creator(k, creator, path);
         }
-        let held = f
-            .holds
+        let mut holds = self.files.holds(k);
+        let held = holds
+            .as_mut_slice()
             .iter_mut()
             .find(|h| h.proc == p)
             .and_then(|h| h.baseline.take());
+        if held.is_some() {
+            self.files.set_holds(k, &holds);
+        }
+        let pre_existing_for = creator != Some(p);
         let baseline = match held {
             Some(b) => Some(b),
-            None if f.pre_existing_for(p) => f.profile,
+            None if pre_existing_for => self.files.profile(k),
             None => None,
         };
-        let pre_existing = f.pre_existing_for(p) && baseline.is_some_and(|b| !b.is_empty());
-        let decoy = f.decoy;
-        f.profile = Some(newp);
+        let pre_existing = pre_existing_for && baseline.is_some_and(|b| !b.is_empty());
+        let decoy = self.files.decoy(k);
+        self.files.set_profile(k, Some(newp));
 
         if decoy && newp.encrypted_looking() {
             return self.decoy_verdict(p, k, path);
@@ -1394,7 +1334,7 @@ impl Engine {
     fn on_delete(&mut self, p: ProcId, path: &str, file: Option<FileKey>) -> Option<Verdict> {
         self.pending_creates.remove(&path_hash(path));
         let k = match file {
-            Some(k) if self.files.contains_key(&k) => k,
+            Some(k) if self.files.contains(k) => k,
             _ => self.by_path(path)?,
         };
         let f = self.remove_file(k)?;
@@ -1421,7 +1361,7 @@ impl Engine {
         file: Option<FileKey>,
     ) -> Option<Verdict> {
         let k = match file {
-            Some(k) if self.files.contains_key(&k) => Some(k),
+            Some(k) if self.files.contains(k) => Some(k),
             Some(k) => match self.by_path(from) {
                 Some(b) => Some(b),
                 None => {
@@ -1434,9 +1374,8 @@ impl Engine {
         };
         // The file previously at `to` is replaced.
         let replaced = self.by_path(to).filter(|g| Some(*g) != k);
-        let src_prof = k.and_then(|k| self.files.get(&k)).and_then(|f| f.profile);
-        let src_decoy =
-            k.and_then(|k| self.files.get(&k)).is_some_and(|f| f.decoy) || self.is_decoy(from);
+        let src_prof = k.and_then(|k| self.files.profile(k));
+        let src_decoy = k.is_some_and(|k| self.files.decoy(k)) || self.is_decoy(from);
         let mut verdict = None;
 
         if let Some(g) = replaced {
@@ -1468,31 +1407,19 @@ impl Engine {
         if src_decoy {
             self.mark_chain(p, Indicator::DecoyAccessed);
         }
-        let pre_existing = self.files.get(&k).is_some_and(|f| f.pre_existing_for(p));
+        let pre_existing = self.files.contains(k) && self.files.creator(k) != Some(p);
         if pre_existing && appended_unknown_ext(from, to) {
             if let Some(v) = self.mark_chain(p, Indicator::ExtensionAppended) {
                 return Some(v);
             }
         }
         let fstate_snapshot = if pre_existing && unknown_ext {
-            self.files
-                .get(&k)
-                .map(|f| (f.holds.clone(), f.profile, f.creator))
+            self.files.get(k)
         } else {
             None
         };
         self.file_entry(k, to);
-        if let Some((holds, profile, creator)) = fstate_snapshot {
-            let tmp = FileState {
-                path: from.into(),
-                profile,
-                creator,
-                created_seq: 0,
-                holds,
-                touched: 0,
-                damaged: false,
-                decoy: false,
-            };
+        if let Some(tmp) = fstate_snapshot {
             if let Some(v) = self.funnel(p, k, from, &tmp) {
                 return Some(v);
             }
@@ -1515,7 +1442,7 @@ impl Engine {
         let now = self.now;
         // Readers of the file in the deleter's lineage, with their common ancestor.
         let mut readers: Vec<(ProcId, ProcId)> = Vec::new();
-        for h in &f.holds {
+        for h in f.holds.iter() {
             // The content the reader saw must have been real, unencrypted data.
             let content = h.baseline.or(f.profile);
             if content.is_none_or_empty_or_encrypted() || f.creator == Some(h.proc) {
@@ -1597,12 +1524,13 @@ impl Engine {
                 stem_hash = Some(path_hash(stem));
                 // ... of a pre-existing file that was not itself encrypted-looking (copying
                 // `x.bin` to `x.bin.1234` is not encrypting it).
-                appended = self
-                    .by_path(stem)
-                    .and_then(|s| self.files.get(&s))
-                    .is_some_and(|f| {
-                        f.pre_existing_for(p) && f.profile.is_some_and(|pr| !pr.encrypted_looking())
-                    });
+                appended = self.by_path(stem).is_some_and(|s| {
+                    self.files.creator(s) != Some(p)
+                        && self
+                            .files
+                            .profile(s)
+                            .is_some_and(|pr| !pr.encrypted_looking())
+                });
             }
         }
         let copy = self.ev(p).random_fps.contains(&fp);
@@ -1789,9 +1717,7 @@ impl Engine {
         if chain.is_empty() {
             return None;
         }
-        if let Some(f) = self.files.get_mut(&k) {
-            f.damaged = true;
-        }
+        self.files.set_damaged(k);
         let now = self.now;
         if let Some(root) = self.chain_convicted(chain) {
             let e = self.ev(root);
@@ -1864,9 +1790,7 @@ impl Engine {
             e.activity += 1;
             e.mark(Indicator::DecoyTouched, now);
         }
-        if let Some(f) = self.files.get_mut(&k) {
-            f.damaged = true;
-        }
+        self.files.set_damaged(k);
         // Blame: deepest node holding more than half of its parent's activity.
         let act = |s: &Self, n: ProcId| {
             s.procs

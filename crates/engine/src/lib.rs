@@ -13,6 +13,7 @@
 
 pub mod engine;
 pub mod event;
+mod files;
 pub mod profile;
 pub mod sniff;
 pub mod stats;

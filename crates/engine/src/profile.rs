@@ -2,8 +2,8 @@
 //!
 //! A [`Profile`] is computed once from a [`Sample`] and keeps no raw bytes: the size, the
 //! sniffed [`Format`], and for each sampled block (at most 3) its offset, its entropy
-//! (quantised to 1/32 bit) and a few flags. It is about 64 bytes, so a million tracked files
-//! cost tens of megabytes.
+//! (quantised to 1/32 bit) and a few flags. It is 72 bytes, and the engine stores each
+//! distinct profile once (interned, shared by the files and baselines that have it).
 //!
 //! Block flags:
 //! * `random`: one of the block's windows looks like uniform random bytes. The windows are
@@ -28,7 +28,7 @@ const F_CONSTANT: u8 = 8;
 const F_BODY1K_RANDOM: u8 = 16;
 
 /// Profile of one sampled block.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct BlockProfile {
     pub offset: u64,
     entropy_q: u8,
@@ -107,7 +107,7 @@ impl BlockProfile {
 }
 
 /// Compact summary of a file's content. See the module docs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Profile {
     pub size: u64,
     pub format: Format,

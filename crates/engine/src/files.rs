@@ -1,0 +1,759 @@
+//! The engine's file table: fixed-size records in one slab, no per-file heap allocation.
+//!
+//! A tracked file costs one [`Rec`] (72 bytes) plus about 10 bytes of index slots (file key
+//! and path hash → slot, open addressing at a load factor of 0.5..0.8). Content profiles and
+//! process identities are interned with reference counts: a file and the processes holding
+//! it refer to them by 32-bit ids, so identical contents (a file and its holders' baselines,
+//! copies, empty files) are stored once. Paths are not kept, only their 64-bit hash, except
+//! for files created by a process (kept for [`crate::Engine::files_created_by`]). The LRU
+//! order is an intrusive doubly-linked list through the records.
+
+use crate::event::{FileKey, ProcId};
+use crate::profile::Profile;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+const NIL: u32 = u32::MAX;
+pub(crate) const MAX_HOLDS: usize = 4;
+
+const F_DAMAGED: u8 = 1;
+const F_DECOY: u8 = 2;
+
+/// A process holding a file open, with the content it saw at open time (`None` once it
+/// closed the file after writing).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hold {
+    pub proc: ProcId,
+    pub baseline: Option<Profile>,
+}
+
+/// Up to [`MAX_HOLDS`] holds, most recent last.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Holds {
+    items: [Hold; MAX_HOLDS],
+    n: u8,
+}
+
+impl Default for Holds {
+    fn default() -> Self {
+        Holds {
+            items: [Hold {
+                proc: ProcId { pid: 0, start: 0 },
+                baseline: None,
+            }; MAX_HOLDS],
+            n: 0,
+        }
+    }
+}
+
+impl Holds {
+    pub fn as_slice(&self) -> &[Hold] {
+        &self.items[..self.n as usize]
+    }
+    pub fn as_mut_slice(&mut self) -> &mut [Hold] {
+        &mut self.items[..self.n as usize]
+    }
+    pub fn iter(&self) -> std::slice::Iter<'_, Hold> {
+        self.as_slice().iter()
+    }
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+    pub fn remove(&mut self, i: usize) {
+        let n = self.n as usize;
+        if i < n {
+            self.items.copy_within(i + 1..n, i);
+            self.n -= 1;
+        }
+    }
+    pub fn push(&mut self, h: Hold) {
+        if (self.n as usize) < MAX_HOLDS {
+            self.items[self.n as usize] = h;
+            self.n += 1;
+        }
+    }
+}
+
+/// A file's state taken out of the table (deleted files kept for a late close, rename
+/// snapshots).
+#[derive(Clone, Debug)]
+pub(crate) struct FileState {
+    pub path_hash: u64,
+    /// Only for files created by a process.
+    pub path: Option<Box<str>>,
+    pub profile: Option<Profile>,
+    pub creator: Option<ProcId>,
+    pub created_seq: u64,
+    pub holds: Holds,
+    pub damaged: bool,
+    pub decoy: bool,
+}
+
+impl FileState {
+    pub fn new(path_hash: u64, decoy: bool) -> Self {
+        FileState {
+            path_hash,
+            path: None,
+            profile: None,
+            creator: None,
+            created_seq: 0,
+            holds: Holds::default(),
+            damaged: false,
+            decoy,
+        }
+    }
+    pub fn pre_existing_for(&self, p: ProcId) -> bool {
+        self.creator != Some(p)
+    }
+}
+
+/// One tracked file. All fields 4-byte aligned: 72 bytes.
+#[derive(Clone, Copy, Debug)]
+struct Rec {
+    ino: [u32; 2],
+    dev: u32,
+    path_hash: [u32; 2],
+    prev: u32,
+    /// LRU successor; next free slot for a free record.
+    next: u32,
+    profile: u32,
+    creator: u32,
+    /// (process id, baseline profile id) pairs.
+    holds: [[u32; 2]; MAX_HOLDS],
+    nholds: u8,
+    flags: u8,
+}
+
+const EMPTY_REC: Rec = Rec {
+    ino: [0; 2],
+    dev: NIL,
+    path_hash: [0; 2],
+    prev: NIL,
+    next: NIL,
+    profile: NIL,
+    creator: NIL,
+    holds: [[NIL; 2]; MAX_HOLDS],
+    nholds: 0,
+    flags: 0,
+};
+
+fn split(v: u64) -> [u32; 2] {
+    [v as u32, (v >> 32) as u32]
+}
+fn join(v: [u32; 2]) -> u64 {
+    v[0] as u64 | (v[1] as u64) << 32
+}
+
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    h
+}
+
+fn key_hash(k: FileKey) -> u64 {
+    mix(k.ino ^ k.dev.rotate_left(32).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+// ----------------------------------------------------------------------------------------
+// Open-addressing index of u32 ids; the keys live elsewhere (hash and equality are given
+// by the caller). Linear probing, backward-shift deletion, any capacity (fast range).
+
+#[derive(Debug, Default)]
+struct Index {
+    slots: Vec<u32>,
+    len: usize,
+}
+
+impl Index {
+    fn home(&self, h: u64) -> usize {
+        ((h as u128 * self.slots.len() as u128) >> 64) as usize
+    }
+
+    fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let cap = self.slots.len();
+        let mut i = self.home(h);
+        loop {
+            let s = self.slots[i];
+            if s == NIL {
+                return None;
+            }
+            if eq(s) {
+                return Some(s);
+            }
+            i += 1;
+            if i == cap {
+                i = 0;
+            }
+        }
+    }
+
+    /// Insert `id` (not present). `hash_of` gives the hash of any stored id.
+    fn insert(&mut self, h: u64, id: u32, hash_of: impl Fn(u32) -> u64) {
+        if (self.len + 1) * 5 > self.slots.len() * 4 {
+            let cap = (self.slots.len() * 3 / 2).max(16).max((self.len + 1) * 2);
+            let old = std::mem::replace(&mut self.slots, vec![NIL; cap]);
+            for s in old.into_iter().filter(|s| *s != NIL) {
+                self.place(hash_of(s), s);
+            }
+        }
+        self.place(h, id);
+        self.len += 1;
+    }
+
+    fn place(&mut self, h: u64, id: u32) {
+        let cap = self.slots.len();
+        let mut i = self.home(h);
+        while self.slots[i] != NIL {
+            i += 1;
+            if i == cap {
+                i = 0;
+            }
+        }
+        self.slots[i] = id;
+    }
+
+    /// Remove `id` (stored under hash `h`).
+    fn remove(&mut self, h: u64, id: u32, hash_of: impl Fn(u32) -> u64) -> bool {
+        if self.slots.is_empty() {
+            return false;
+        }
+        let cap = self.slots.len();
+        let mut i = self.home(h);
+        loop {
+            let s = self.slots[i];
+            if s == NIL {
+                return false;
+            }
+            if s == id {
+                break;
+            }
+            i += 1;
+            if i == cap {
+                i = 0;
+            }
+        }
+        // Backward shift.
+        let mut j = i;
+        loop {
+            j += 1;
+            if j == cap {
+                j = 0;
+            }
+            let s = self.slots[j];
+            if s == NIL {
+                break;
+            }
+            let k = self.home(hash_of(s));
+            let movable = if i <= j {
+                k <= i || k > j
+            } else {
+                k <= i && k > j
+            };
+            if movable {
+                self.slots[i] = s;
+                i = j;
+            }
+        }
+        self.slots[i] = NIL;
+        self.len -= 1;
+        true
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// Reference-counted interning.
+
+#[derive(Debug)]
+struct Interner<T> {
+    items: Vec<(T, u32)>,
+    free: Vec<u32>,
+    index: Index,
+}
+
+impl<T> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            items: Vec::new(),
+            free: Vec::new(),
+            index: Index::default(),
+        }
+    }
+}
+
+fn hash_of<T: Hash>(v: &T) -> u64 {
+    let mut h = crate::engine::FxHasher::default();
+    v.hash(&mut h);
+    mix(h.finish())
+}
+
+impl<T: Hash + Eq + Copy> Interner<T> {
+    fn get(&self, id: u32) -> T {
+        self.items[id as usize].0
+    }
+
+    fn intern(&mut self, v: T) -> u32 {
+        let h = hash_of(&v);
+        let items = &self.items;
+        if let Some(id) = self.index.find(h, |s| items[s as usize].0 == v) {
+            self.items[id as usize].1 += 1;
+            return id;
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.items[id as usize] = (v, 1);
+                id
+            }
+            None => {
+                self.items.push((v, 1));
+                (self.items.len() - 1) as u32
+            }
+        };
+        let items = &self.items;
+        self.index.insert(h, id, |s| hash_of(&items[s as usize].0));
+        id
+    }
+
+    fn release(&mut self, id: u32) {
+        if id == NIL {
+            return;
+        }
+        let e = &mut self.items[id as usize];
+        e.1 -= 1;
+        if e.1 == 0 {
+            let h = hash_of(&e.0);
+            let items = &self.items;
+            self.index.remove(h, id, |s| hash_of(&items[s as usize].0));
+            self.free.push(id);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// The table.
+
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<crate::engine::FxHasher>>;
+
+#[derive(Debug, Default)]
+pub(crate) struct Files {
+    recs: Vec<Rec>,
+    free: u32,
+    len: usize,
+    by_key: Index,
+    by_path: Index,
+    head: u32,
+    tail: u32,
+    devs: Vec<u64>,
+    profiles: Interner<Profile>,
+    procs: Interner<ProcId>,
+    /// Files created by a process: slot → (creation sequence, current path).
+    created: Map<u32, (u64, Box<str>)>,
+}
+
+impl Files {
+    pub fn new() -> Self {
+        Files {
+            free: NIL,
+            head: NIL,
+            tail: NIL,
+            ..Default::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    fn rec_key(&self, r: &Rec) -> FileKey {
+        FileKey {
+            dev: self.devs[r.dev as usize],
+            ino: join(r.ino),
+        }
+    }
+
+    fn slot(&self, k: FileKey) -> Option<u32> {
+        let dev = self.devs.iter().position(|d| *d == k.dev)? as u32;
+        let ino = split(k.ino);
+        let recs = &self.recs;
+        self.by_key.find(key_hash(k), |s| {
+            let r = &recs[s as usize];
+            r.ino == ino && r.dev == dev
+        })
+    }
+
+    pub fn contains(&self, k: FileKey) -> bool {
+        self.slot(k).is_some()
+    }
+
+    /// The file last indexed under path hash `h`.
+    pub fn by_path(&self, h: u64) -> Option<FileKey> {
+        let hh = split(h);
+        let recs = &self.recs;
+        let s = self
+            .by_path
+            .find(mix(h), |s| recs[s as usize].path_hash == hh)?;
+        Some(self.rec_key(&self.recs[s as usize]))
+    }
+
+    pub fn path_hash(&self, k: FileKey) -> Option<u64> {
+        self.slot(k).map(|s| join(self.recs[s as usize].path_hash))
+    }
+
+    pub fn profile(&self, k: FileKey) -> Option<Profile> {
+        let s = self.slot(k)?;
+        self.prof(self.recs[s as usize].profile)
+    }
+
+    fn prof(&self, id: u32) -> Option<Profile> {
+        (id != NIL).then(|| self.profiles.get(id))
+    }
+
+    pub fn set_profile(&mut self, k: FileKey, p: Option<Profile>) {
+        let Some(s) = self.slot(k) else { return };
+        let new = p.map_or(NIL, |p| self.profiles.intern(p));
+        let old = std::mem::replace(&mut self.recs[s as usize].profile, new);
+        self.profiles.release(old);
+    }
+
+    pub fn creator(&self, k: FileKey) -> Option<ProcId> {
+        let s = self.slot(k)?;
+        let c = self.recs[s as usize].creator;
+        (c != NIL).then(|| self.procs.get(c))
+    }
+
+    /// Set the creator; the path is kept (for `files_created_by`) while there is one.
+    pub fn set_creator(&mut self, k: FileKey, c: Option<ProcId>, seq: u64, path: &str) {
+        let Some(s) = self.slot(k) else { return };
+        let new = c.map_or(NIL, |c| self.procs.intern(c));
+        let old = std::mem::replace(&mut self.recs[s as usize].creator, new);
+        self.procs.release(old);
+        if new == NIL {
+            self.created.remove(&s);
+        } else if old == NIL {
+            self.created.insert(s, (seq, path.into()));
+        }
+    }
+
+    pub fn holds(&self, k: FileKey) -> Holds {
+        match self.slot(k) {
+            Some(s) => self.holds_of(&self.recs[s as usize]),
+            None => Holds::default(),
+        }
+    }
+
+    fn holds_of(&self, r: &Rec) -> Holds {
+        let mut h = Holds::default();
+        for [p, b] in &r.holds[..r.nholds as usize] {
+            h.push(Hold {
+                proc: self.procs.get(*p),
+                baseline: self.prof(*b),
+            });
+        }
+        h
+    }
+
+    /// Processes holding the file (cheap: no profiles).
+    pub fn holders(&self, k: FileKey) -> impl Iterator<Item = ProcId> + '_ {
+        let r = self.slot(k).map(|s| &self.recs[s as usize]);
+        r.into_iter()
+            .flat_map(|r| r.holds[..r.nholds as usize].iter())
+            .map(|[p, _]| self.procs.get(*p))
+    }
+
+    pub fn set_holds(&mut self, k: FileKey, h: &Holds) {
+        let Some(s) = self.slot(k) else { return };
+        self.store_holds(s, h);
+    }
+
+    fn store_holds(&mut self, s: u32, h: &Holds) {
+        let mut ids = [[NIL; 2]; MAX_HOLDS];
+        for (i, x) in h.iter().enumerate() {
+            ids[i] = [
+                self.procs.intern(x.proc),
+                x.baseline.map_or(NIL, |b| self.profiles.intern(b)),
+            ];
+        }
+        let r = &mut self.recs[s as usize];
+        let old = std::mem::replace(&mut r.holds, ids);
+        let n = std::mem::replace(&mut r.nholds, h.len() as u8);
+        for [p, b] in &old[..n as usize] {
+            self.procs.release(*p);
+            self.profiles.release(*b);
+        }
+    }
+
+    fn flag(&self, k: FileKey, f: u8) -> bool {
+        self.slot(k)
+            .is_some_and(|s| self.recs[s as usize].flags & f != 0)
+    }
+
+    fn set_flag(&mut self, k: FileKey, f: u8) {
+        if let Some(s) = self.slot(k) {
+            self.recs[s as usize].flags |= f;
+        }
+    }
+
+    pub fn damaged(&self, k: FileKey) -> bool {
+        self.flag(k, F_DAMAGED)
+    }
+    pub fn set_damaged(&mut self, k: FileKey) {
+        self.set_flag(k, F_DAMAGED)
+    }
+    pub fn decoy(&self, k: FileKey) -> bool {
+        self.flag(k, F_DECOY)
+    }
+    pub fn set_decoy(&mut self, k: FileKey) {
+        self.set_flag(k, F_DECOY)
+    }
+
+    fn path_index_remove(&mut self, s: u32) {
+        let h = join(self.recs[s as usize].path_hash);
+        let recs = &self.recs;
+        self.by_path
+            .remove(mix(h), s, |x| mix(join(recs[x as usize].path_hash)));
+    }
+
+    /// Index slot `s` under its path hash, replacing the file indexed there (returned).
+    fn path_index_insert(&mut self, s: u32) -> Option<FileKey> {
+        let h = join(self.recs[s as usize].path_hash);
+        let hh = split(h);
+        let recs = &self.recs;
+        let prev = self
+            .by_path
+            .find(mix(h), |x| recs[x as usize].path_hash == hh);
+        if prev == Some(s) {
+            return None;
+        }
+        if let Some(p) = prev {
+            self.path_index_remove(p);
+        }
+        let recs = &self.recs;
+        self.by_path
+            .insert(mix(h), s, |x| mix(join(recs[x as usize].path_hash)));
+        prev.map(|p| self.rec_key(&self.recs[p as usize]))
+    }
+
+    /// The file is now at path `path` (hash `h`): un-index its old path (if indexed for
+    /// it) and index the new one. Returns the file previously indexed under `h`.
+    pub fn set_path(&mut self, k: FileKey, h: u64, path: &str) -> Option<FileKey> {
+        let s = self.slot(k)?;
+        let old = join(self.recs[s as usize].path_hash);
+        let oh = split(old);
+        let recs = &self.recs;
+        if self
+            .by_path
+            .find(mix(old), |x| recs[x as usize].path_hash == oh)
+            == Some(s)
+        {
+            self.path_index_remove(s);
+        }
+        self.recs[s as usize].path_hash = split(h);
+        if let Some(e) = self.created.get_mut(&s) {
+            e.1 = path.into();
+        }
+        self.path_index_insert(s)
+    }
+
+    /// Track a new file (not present) at the back of the LRU order. `index_path`: index
+    /// it under its path hash (replacing any file indexed there).
+    pub fn insert(&mut self, k: FileKey, st: &FileState, index_path: bool) {
+        let dev = match self.devs.iter().position(|d| *d == k.dev) {
+            Some(d) => d as u32,
+            None => {
+                self.devs.push(k.dev);
+                (self.devs.len() - 1) as u32
+            }
+        };
+        let s = if self.free != NIL {
+            let s = self.free;
+            self.free = self.recs[s as usize].next;
+            s
+        } else {
+            self.recs.push(EMPTY_REC);
+            (self.recs.len() - 1) as u32
+        };
+        let mut r = EMPTY_REC;
+        r.ino = split(k.ino);
+        r.dev = dev;
+        r.path_hash = split(st.path_hash);
+        r.flags = if st.damaged { F_DAMAGED } else { 0 } | if st.decoy { F_DECOY } else { 0 };
+        r.profile = st.profile.map_or(NIL, |p| self.profiles.intern(p));
+        if let Some(c) = st.creator {
+            r.creator = self.procs.intern(c);
+            let path = st.path.clone().unwrap_or_default();
+            self.created.insert(s, (st.created_seq, path));
+        }
+        self.recs[s as usize] = r;
+        self.store_holds(s, &st.holds);
+        let recs = &self.recs;
+        let devs = &self.devs;
+        self.by_key.insert(key_hash(k), s, |x| {
+            let r = &recs[x as usize];
+            key_hash(FileKey {
+                dev: devs[r.dev as usize],
+                ino: join(r.ino),
+            })
+        });
+        self.len += 1;
+        self.link_back(s);
+        if index_path {
+            self.path_index_insert(s);
+        }
+    }
+
+    /// Stop tracking `k`; its state is returned.
+    pub fn remove(&mut self, k: FileKey) -> Option<FileState> {
+        let s = self.slot(k)?;
+        let r = self.recs[s as usize];
+        let recs = &self.recs;
+        let devs = &self.devs;
+        self.by_key.remove(key_hash(k), s, |x| {
+            let r = &recs[x as usize];
+            key_hash(FileKey {
+                dev: devs[r.dev as usize],
+                ino: join(r.ino),
+            })
+        });
+        let h = join(r.path_hash);
+        let recs = &self.recs;
+        if self
+            .by_path
+            .find(mix(h), |x| recs[x as usize].path_hash == r.path_hash)
+            == Some(s)
+        {
+            self.path_index_remove(s);
+        }
+        self.unlink(s);
+        let holds = self.holds_of(&r);
+        let created = self.created.remove(&s);
+        let st = FileState {
+            path_hash: h,
+            path: created.as_ref().map(|c| c.1.clone()),
+            profile: self.prof(r.profile),
+            creator: (r.creator != NIL).then(|| self.procs.get(r.creator)),
+            created_seq: created.map_or(0, |c| c.0),
+            holds,
+            damaged: r.flags & F_DAMAGED != 0,
+            decoy: r.flags & F_DECOY != 0,
+        };
+        self.store_holds(s, &Holds::default());
+        self.profiles.release(r.profile);
+        self.procs.release(r.creator);
+        let fr = &mut self.recs[s as usize];
+        *fr = EMPTY_REC;
+        fr.next = self.free;
+        self.free = s;
+        self.len -= 1;
+        Some(st)
+    }
+
+    /// A copy of the state of `k`.
+    pub fn get(&self, k: FileKey) -> Option<FileState> {
+        let s = self.slot(k)?;
+        let r = &self.recs[s as usize];
+        let created = self.created.get(&s);
+        Some(FileState {
+            path_hash: join(r.path_hash),
+            path: created.map(|c| c.1.clone()),
+            profile: self.prof(r.profile),
+            creator: (r.creator != NIL).then(|| self.procs.get(r.creator)),
+            created_seq: created.map_or(0, |c| c.0),
+            holds: self.holds_of(r),
+            damaged: r.flags & F_DAMAGED != 0,
+            decoy: r.flags & F_DECOY != 0,
+        })
+    }
+
+    // --- LRU ---
+
+    fn unlink(&mut self, s: u32) {
+        let (p, n) = {
+            let r = &self.recs[s as usize];
+            (r.prev, r.next)
+        };
+        if p != NIL {
+            self.recs[p as usize].next = n;
+        } else {
+            self.head = n;
+        }
+        if n != NIL {
+            self.recs[n as usize].prev = p;
+        } else {
+            self.tail = p;
+        }
+        let r = &mut self.recs[s as usize];
+        r.prev = NIL;
+        r.next = NIL;
+    }
+
+    fn link_back(&mut self, s: u32) {
+        let t = self.tail;
+        {
+            let r = &mut self.recs[s as usize];
+            r.prev = t;
+            r.next = NIL;
+        }
+        if t != NIL {
+            self.recs[t as usize].next = s;
+        } else {
+            self.head = s;
+        }
+        self.tail = s;
+    }
+
+    /// Mark `k` most recently touched.
+    pub fn touch(&mut self, k: FileKey) {
+        if let Some(s) = self.slot(k) {
+            if self.tail != s {
+                self.unlink(s);
+                self.link_back(s);
+            }
+        }
+    }
+
+    /// The least recently touched file.
+    pub fn oldest(&self) -> Option<FileKey> {
+        (self.head != NIL).then(|| self.rec_key(&self.recs[self.head as usize]))
+    }
+
+    /// Creators, creation sequences and current paths of files created by a process.
+    pub fn created(&self) -> impl Iterator<Item = (ProcId, u64, &str)> + '_ {
+        self.created.iter().map(|(s, (seq, path))| {
+            let c = self.recs[*s as usize].creator;
+            (self.procs.get(c), *seq, &**path)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_is_small() {
+        assert_eq!(std::mem::size_of::<Rec>(), 72);
+        assert!(std::mem::size_of::<Profile>() <= 72);
+    }
+
+    #[test]
+    fn index_insert_find_remove() {
+        let keys: Vec<u64> = (0..5000u64).map(|i| i.wrapping_mul(0x9e37_79b9)).collect();
+        let mut ix = Index::default();
+        let h = |s: u32| mix(keys[s as usize]);
+        for s in 0..keys.len() as u32 {
+            ix.insert(h(s), s, h);
+        }
+        for s in (0..keys.len() as u32).step_by(3) {
+            assert!(ix.remove(h(s), s, h));
+        }
+        for s in 0..keys.len() as u32 {
+            let found = ix.find(h(s), |x| x == s);
+            assert_eq!(found.is_some(), s % 3 != 0);
+        }
+    }
+}
