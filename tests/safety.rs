@@ -17,8 +17,7 @@ fn read_one(lab: &Lab) -> Duration {
 }
 
 fn state(pid: u32) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s[s.rfind(')')? + 1..].trim_start().chars().next()
+    ward_sys::procfs::stat(pid).map(|s| s.state)
 }
 
 #[test]
