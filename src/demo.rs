@@ -80,7 +80,21 @@ pub fn run() -> Result<(), ExitError> {
     let ready = agent.of_type("ready")[0].clone();
     println!(
         "    protections: {}",
-        st.dim(&ready["protections"].to_string())
+        st.dim(
+            &ready["protections"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, v)| match v {
+                            serde_json::Value::Bool(true) => format!("{k} on"),
+                            serde_json::Value::Bool(false) => format!("{k} OFF"),
+                            other => format!("{k} {other}"),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        )
     );
 
     step("Launching a WannaCry-like attack (encrypt each file to FILE.WNCRY, delete the original, drop ransom notes)");
