@@ -18,8 +18,10 @@
 //! # Programs trusted not to need preservation (their writes are still analysed).
 //! trusted_programs = ["dpkg", "apt", "apt-get", "rpm", "dnf", "yum", "unattended-upgrade"]
 //! # Processes running at least this long before they open a file are trusted too, as long
-//! # as their lineage shows no suspicious behaviour (0 disables).
-//! trust_after_secs = 3600
+//! # as their lineage shows no suspicious behaviour. Off (0) by default: a Samba session
+//! # process (smbd) serving one client can live for days, and that client is exactly who
+//! # must not be trusted. Enable only where no such long-lived per-client server runs.
+//! trust_after_secs = 0
 //! ```
 
 use serde::Deserialize;
@@ -76,7 +78,7 @@ impl Default for Config {
             .into_iter()
             .map(String::from)
             .collect(),
-            trust_after_secs: 3600,
+            trust_after_secs: 0,
         }
     }
 }
