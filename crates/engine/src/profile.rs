@@ -38,19 +38,21 @@ pub struct BlockProfile {
 impl BlockProfile {
     /// Analyse one block. `head` selects the extra body window.
     pub fn of(offset: u64, data: &[u8], head: bool) -> BlockProfile {
+        Self::with_histogram(offset, data, head).0
+    }
+
+    /// [`BlockProfile::of`], also returning the histogram of the whole block.
+    fn with_histogram(offset: u64, data: &[u8], head: bool) -> (BlockProfile, Histogram) {
         let len = data.len();
         let half = len / 2;
         let skip = if head { half.min(512) } else { 0 };
         let skip1k = if head { half.min(1024) } else { 0 };
-        // One pass over the bytes: [0, skip) [skip, skip1k) [skip1k, half) [half, len).
-        let c0 = Histogram::of(&data[..skip]);
-        let c1a = Histogram::of(&data[skip..skip1k]);
-        let c1b = Histogram::of(&data[skip1k..half]);
-        let c2 = Histogram::of(&data[half..]);
-        let body1k = Histogram::sum(&c1b, &c2);
-        let body = Histogram::sum(&c1a, &body1k);
-        let first = Histogram::sum(&Histogram::sum(&c0, &c1a), &c1b);
-        let whole = Histogram::sum(&c0, &body);
+        // One pass over the bytes, cut at skip, skip1k, half and len: the windows are the
+        // whole block, prefixes of it, or the whole minus a prefix.
+        let [p_skip, p_skip1k, first, whole] = Histogram::prefixes(data, [skip, skip1k, half, len]);
+        let body = whole.minus(&p_skip);
+        let body1k = whole.minus(&p_skip1k);
+        let c2 = whole.minus(&first);
         let body_random = head && skip > 0 && body.looks_random();
         let body1k_random = head && skip1k > skip && (body_random || body1k.looks_random());
         let random =
@@ -72,11 +74,14 @@ impl BlockProfile {
             flags |= F_CONSTANT;
         }
         let entropy_q = (whole.entropy() * 32.0).round().clamp(0.0, 255.0) as u8;
-        BlockProfile {
-            offset,
-            entropy_q,
-            flags,
-        }
+        (
+            BlockProfile {
+                offset,
+                entropy_q,
+                flags,
+            },
+            whole,
+        )
     }
 
     pub fn random(&self) -> bool {
@@ -121,13 +126,16 @@ impl Profile {
     /// others in sample order.
     pub fn of(sample: &Sample) -> Profile {
         let head = sample.head();
-        let format = sniff::sniff(head, sample.size);
         let mut blocks = [BlockProfile::default(); 3];
         let mut n = 0usize;
-        if !head.is_empty() {
-            blocks[0] = BlockProfile::of(0, head, true);
+        let format = if head.is_empty() {
+            sniff::sniff(head, sample.size)
+        } else {
+            let (b, whole) = BlockProfile::with_histogram(0, head, true);
+            blocks[0] = b;
             n = 1;
-        }
+            sniff::sniff_with(head, sample.size, &whole)
+        };
         for b in &sample.blocks {
             if n >= 3 {
                 break;

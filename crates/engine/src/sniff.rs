@@ -34,6 +34,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::stats::Histogram;
+
 /// What a file claims to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -225,6 +227,16 @@ type Checker = fn(&[u8], u64) -> Option<Format>;
 
 /// Detect the format of a file from its `head` (the first bytes) and its total `size`.
 pub fn sniff(head: &[u8], size: u64) -> Format {
+    sniff_impl(head, size, None)
+}
+
+/// [`sniff`] with the byte histogram of `head` already at hand (it must be
+/// `Histogram::of(head)`): the text check is then answered from the counts.
+pub(crate) fn sniff_with(head: &[u8], size: u64, hist: &Histogram) -> Format {
+    sniff_impl(head, size, Some(hist))
+}
+
+fn sniff_impl(head: &[u8], size: u64, hist: Option<&Histogram>) -> Format {
     if head.is_empty() {
         return if size == 0 {
             Format::new(Kind::Empty, true, false)
@@ -235,14 +247,18 @@ pub fn sniff(head: &[u8], size: u64) -> Format {
     // Checked in order of specificity; each checker returns None when its magic is absent.
     const CHECKERS: &[Checker] = &[
         openssl, age, pgp_armour, gzip, zstd, xz, bzip2, zip, seven_zip, png, jpeg, gif, pdf,
-        sqlite, elf, git_pack, dicom, tar, gpg, zlib, text,
+        sqlite, elf, git_pack, dicom, tar, gpg, zlib,
     ];
     for c in CHECKERS {
         if let Some(f) = c(head, size) {
             return f;
         }
     }
-    Format::UNKNOWN
+    let f = match hist {
+        Some(h) => text(head, size, h),
+        None => text(head, size, &Histogram::of(head)),
+    };
+    f.unwrap_or(Format::UNKNOWN)
 }
 
 fn openssl(h: &[u8], size: u64) -> Option<Format> {
@@ -904,23 +920,37 @@ fn gpg(h: &[u8], size: u64) -> Option<Format> {
     }
 }
 
-fn text(h: &[u8], size: u64) -> Option<Format> {
+/// Bytes that rule out text: C0 controls other than tab, LF, FF, CR and ESC, and DEL.
+const fn control_table() -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = !matches!(b, 0x09 | 0x0a | 0x0d | 0x0c | 0x1b);
+        b += 1;
+    }
+    t[0x7f] = true;
+    t
+}
+
+static CONTROL: [bool; 256] = control_table();
+
+/// `hist` is the byte histogram of `h`.
+fn text(h: &[u8], size: u64, hist: &Histogram) -> Option<Format> {
+    // No control bytes (other than tab, LF, FF, CR, ESC).
+    if (0..=255u8).any(|b| CONTROL[b as usize] && hist.count(b) != 0) {
+        return None;
+    }
+    // Latin-1 / Windows-1252 text: a minority of high bytes, no controls.
+    let high: u64 = (0x80..=0xffu8).map(|b| hist.count(b) as u64).sum();
+    if high * 4 <= h.len() as u64 {
+        return Some(Format::new(Kind::Text, true, false));
+    }
     // UTF-8, allowing a multi-byte sequence cut at the end of the sample.
     let utf8 = match std::str::from_utf8(h) {
         Ok(_) => true,
         Err(e) => e.error_len().is_none() && (h.len() as u64) < size,
     };
-    let mut high = 0usize;
-    for &b in h {
-        match b {
-            b'\t' | b'\n' | b'\r' | 0x0c | 0x1b => {}
-            0x00..=0x1f | 0x7f => return None,
-            0x80..=0xff => high += 1,
-            _ => {}
-        }
-    }
-    // Latin-1 / Windows-1252 text: a minority of high bytes, no controls.
-    if utf8 || high * 4 <= h.len() {
+    if utf8 {
         return Some(Format::new(Kind::Text, true, false));
     }
     None
@@ -929,6 +959,60 @@ fn text(h: &[u8], size: u64) -> Option<Format> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The text check as it was written before it used the histogram.
+    fn text_reference(h: &[u8], size: u64) -> Option<Format> {
+        let utf8 = match std::str::from_utf8(h) {
+            Ok(_) => true,
+            Err(e) => e.error_len().is_none() && (h.len() as u64) < size,
+        };
+        let mut high = 0usize;
+        for &b in h {
+            match b {
+                b'\t' | b'\n' | b'\r' | 0x0c | 0x1b => {}
+                0x00..=0x1f | 0x7f => return None,
+                0x80..=0xff => high += 1,
+                _ => {}
+            }
+        }
+        if utf8 || high * 4 <= h.len() {
+            return Some(Format::new(Kind::Text, true, false));
+        }
+        None
+    }
+
+    #[test]
+    fn text_matches_reference() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let base = "Grüße, naïve café — 日本語 text\twith\r\nlines; ".repeat(40);
+        for _ in 0..3000 {
+            let len = (next() % 1200) as usize;
+            let mut v: Vec<u8> = base.as_bytes()[..len.min(base.len())].to_vec();
+            // A few random byte edits (controls, high bytes, broken sequences).
+            for _ in 0..(next() % 4) {
+                if !v.is_empty() {
+                    let i = (next() as usize) % v.len();
+                    v[i] = next() as u8;
+                }
+            }
+            if next() % 3 == 0 {
+                v = (0..len).map(|_| 0x80 | next() as u8).collect();
+            }
+            for size in [v.len() as u64, v.len() as u64 + 1] {
+                assert_eq!(
+                    text(&v, size, &Histogram::of(&v)),
+                    text_reference(&v, size),
+                    "{v:?} {size}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn crc32_known() {

@@ -25,6 +25,26 @@
 
 use std::f64::consts::LN_2;
 
+/// Count `bytes` into four interleaved tables (the caller keeps them from overflowing).
+#[inline]
+fn count4(t: &mut [[u32; 256]; 4], bytes: &[u8]) {
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        t[0][(x & 0xff) as usize] += 1;
+        t[1][(x >> 8 & 0xff) as usize] += 1;
+        t[2][(x >> 16 & 0xff) as usize] += 1;
+        t[3][(x >> 24 & 0xff) as usize] += 1;
+        t[0][(x >> 32 & 0xff) as usize] += 1;
+        t[1][(x >> 40 & 0xff) as usize] += 1;
+        t[2][(x >> 48 & 0xff) as usize] += 1;
+        t[3][(x >> 56) as usize] += 1;
+    }
+    for &b in chunks.remainder() {
+        t[0][b as usize] += 1;
+    }
+}
+
 /// Smallest sample on which [`looks_random`] / [`looks_armoured`] can say `true`.
 pub const MIN_SAMPLE: usize = 64;
 /// From this size on, [`looks_random`] uses the chi-square test.
@@ -77,21 +97,60 @@ impl Histogram {
     pub fn add(&mut self, bytes: &[u8]) {
         // Four interleaved tables avoid store-to-load stalls on runs of equal bytes.
         let mut t = [[0u32; 256]; 4];
-        let mut chunks = bytes.chunks_exact(4);
-        for c in &mut chunks {
-            t[0][c[0] as usize] += 1;
-            t[1][c[1] as usize] += 1;
-            t[2][c[2] as usize] += 1;
-            t[3][c[3] as usize] += 1;
+        // Count in pieces so the u32 tables never overflow.
+        for piece in bytes.chunks(1 << 30) {
+            count4(&mut t, piece);
+            self.fold(&mut t);
         }
-        for &b in chunks.remainder() {
-            t[0][b as usize] += 1;
-        }
+        self.n += bytes.len() as u64;
+    }
+
+    /// Move the counts of the tables `t` into `self` (and clear them).
+    fn fold(&mut self, t: &mut [[u32; 256]; 4]) {
         for (i, c) in self.counts.iter_mut().enumerate() {
             let sum = t[0][i] as u64 + t[1][i] as u64 + t[2][i] as u64 + t[3][i] as u64;
             *c = (*c as u64 + sum).min(u32::MAX as u64) as u32;
         }
-        self.n += bytes.len() as u64;
+        *t = [[0u32; 256]; 4];
+    }
+
+    /// Histograms of the prefixes `bytes[..cuts[i]]` (`cuts` ascending, each at most
+    /// `bytes.len()`), from a single pass over the bytes.
+    pub fn prefixes<const N: usize>(bytes: &[u8], cuts: [usize; N]) -> [Histogram; N] {
+        let mut out: [Histogram; N] = std::array::from_fn(|_| Histogram::new());
+        let ascending = cuts.windows(2).all(|w| w[0] <= w[1]);
+        if !ascending || cuts.last().is_some_and(|&c| c > bytes.len()) || bytes.len() > 1 << 30 {
+            // Not the fast case (never for sampled blocks): count each prefix separately.
+            for (h, &c) in out.iter_mut().zip(cuts.iter()) {
+                h.add(&bytes[..c.min(bytes.len())]);
+            }
+            return out;
+        }
+        // Four interleaved tables avoid store-to-load stalls on runs of equal bytes. They
+        // are never reset: each prefix is the running total at its cut (no overflow, the
+        // input is below 2^30 bytes).
+        let mut t = [[0u32; 256]; 4];
+        let mut start = 0usize;
+        for (h, &cut) in out.iter_mut().zip(cuts.iter()) {
+            count4(&mut t, &bytes[start..cut]);
+            start = cut;
+            for (i, c) in h.counts.iter_mut().enumerate() {
+                *c = t[0][i] + t[1][i] + t[2][i] + t[3][i];
+            }
+            h.n = cut as u64;
+        }
+        out
+    }
+
+    /// The counts of `self` minus those of `part`, a histogram of a prefix (or any
+    /// sub-multiset) of the bytes counted in `self`.
+    pub fn minus(&self, part: &Histogram) -> Histogram {
+        let mut h = self.clone();
+        for (a, b) in h.counts.iter_mut().zip(part.counts.iter()) {
+            *a = a.saturating_sub(*b);
+        }
+        h.n = h.n.saturating_sub(part.n);
+        h
     }
 
     /// Add the counts of another histogram (the union of two disjoint windows).
@@ -132,6 +191,10 @@ impl Histogram {
         let t = clog2_table();
         let mut s = 0.0;
         for &c in &self.counts {
+            // Absent values add exactly 0.0 to a non-negative sum: skip them.
+            if c == 0 {
+                continue;
+            }
             s += match t.get(c as usize) {
                 Some(v) => *v,
                 None => c as f64 * (c as f64).log2(),
@@ -147,11 +210,16 @@ impl Histogram {
             return 0.0;
         }
         // Σ (c - e)² / e = Σ c² / e - n, with e = n / 256 (exact integer sum of squares).
-        let sq: u64 = self
-            .counts
-            .iter()
-            .map(|&c| (c as u64) * (c as u64))
-            .fold(0u64, |a, x| a.saturating_add(x));
+        // Every count is at most n, so for n <= 2^24 the sum is at most 2^56: no overflow,
+        // and a plain (vectorisable) sum equals the saturating one.
+        let sq: u64 = if self.n <= 1 << 24 {
+            self.counts.iter().map(|&c| (c as u64) * (c as u64)).sum()
+        } else {
+            self.counts
+                .iter()
+                .map(|&c| (c as u64) * (c as u64))
+                .fold(0u64, |a, x| a.saturating_add(x))
+        };
         let nf = self.n as f64;
         (sq as f64 * 256.0 / nf - nf).max(0.0)
     }
@@ -571,6 +639,32 @@ mod tests {
         let mut all = a.clone();
         all.extend_from_slice(&b);
         assert_eq!(h, Histogram::of(&all));
+    }
+
+    #[test]
+    fn prefixes_equal_separate_counts() {
+        let mut v = rnd(9, 5000);
+        v.extend(text(3192));
+        for cuts in [
+            [0, 0, 0, 0],
+            [0, 512, 4096, 8192],
+            [7, 1024, 4100, 8191],
+            [1, 2, 3, 5],
+        ] {
+            let ps = Histogram::prefixes(&v, cuts);
+            for (h, &c) in ps.iter().zip(cuts.iter()) {
+                assert_eq!(*h, Histogram::of(&v[..c]));
+                assert_eq!(
+                    h.minus(&Histogram::of(&v[..c / 2])),
+                    Histogram::of(&v[c / 2..c])
+                );
+            }
+        }
+        // Out-of-order or out-of-range cuts fall back to clamped separate counts.
+        let ps = Histogram::prefixes(&v[..100], [50, 20, 200]);
+        assert_eq!(ps[0], Histogram::of(&v[..50]));
+        assert_eq!(ps[1], Histogram::of(&v[..20]));
+        assert_eq!(ps[2], Histogram::of(&v[..100]));
     }
 
     #[test]
