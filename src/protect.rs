@@ -296,7 +296,10 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
             match serde_json::from_str::<PlanRecord>(&plan) {
                 Ok(p) => {
                     tracing::info!("resuming the restore of incident {id}");
-                    v.send(Job::Restore { plan: p.to_plan() });
+                    v.send(Job::Restore {
+                        plan: p.to_plan(),
+                        damaged: p.damaged.clone(),
+                    });
                 }
                 Err(e) => tracing::error!("restore plan of {id} is unreadable: {e}"),
             }
@@ -453,12 +456,22 @@ struct Guard {
     renames: VecDeque<(Vec<ProcId>, String, String)>,
     /// Restores to plan once the contained lineage's last events are in:
     /// (incident, root, contained_at, due).
-    restores_due: Vec<(String, ProcId, SystemTime, Instant)>,
+    restores_due: Vec<DueRestore>,
     uptime: f64,
     stats: Stats,
 }
 
 const MAX_RENAMES: usize = 100_000;
+/// A restore to start once the contained lineage's last queued events are in.
+struct DueRestore {
+    incident: String,
+    root: ProcId,
+    contained_at: SystemTime,
+    /// Damaged files the verdict named (checked against what the vault can restore).
+    damaged: Vec<String>,
+    due: Instant,
+}
+
 /// Descriptors held at most (the oldest are released first), if the open-file limit
 /// allows; see [`raise_fd_limit`].
 const MAX_HELD: usize = 50_000;
@@ -858,10 +871,21 @@ impl Guard {
 
     /// What to restore for a contained lineage: the processes on whose behalf files were
     /// preserved, its renames and the files it created.
-    fn plan_record(&self, incident: &str, root: ProcId, contained_at: SystemTime) -> PlanRecord {
+    fn plan_record(
+        &self,
+        incident: &str,
+        root: ProcId,
+        contained_at: SystemTime,
+        damaged: &[String],
+    ) -> PlanRecord {
         let in_lineage = |chain: &Vec<ProcId>| chain.contains(&root);
         PlanRecord {
             incident: incident.to_string(),
+            damaged: damaged
+                .iter()
+                .chain(self.engine.damaged_since_verdict(root))
+                .map(PathBuf::from)
+                .collect(),
             vaults: self
                 .vault
                 .as_ref()
@@ -910,17 +934,16 @@ impl Guard {
             return;
         }
         let now = Instant::now();
-        let (due, later): (Vec<_>, Vec<_>) = self
-            .restores_due
-            .drain(..)
-            .partition(|(_, _, _, t)| *t <= now);
+        let (due, later): (Vec<_>, Vec<_>) =
+            self.restores_due.drain(..).partition(|d| d.due <= now);
         self.restores_due = later;
-        for (incident, root, contained_at, _) in due {
-            let rec = self.plan_record(&incident, root, contained_at);
+        for d in due {
+            let rec = self.plan_record(&d.incident, d.root, d.contained_at, &d.damaged);
             self.save_plan(&rec);
             if let Some(v) = &self.vault {
                 v.send(Job::Restore {
                     plan: rec.to_plan(),
+                    damaged: rec.damaged.clone(),
                 });
             }
         }
@@ -1041,7 +1064,12 @@ impl Guard {
         // Record the incident (and a first restore plan, so a crash before the restore
         // starts still restores) durably, and only then announce it.
         let plan = self.vault.as_ref().map(|_| {
-            let rec = self.plan_record(&id, v.root, SystemTime::from(contained_at));
+            let rec = self.plan_record(
+                &id,
+                v.root,
+                SystemTime::from(contained_at),
+                &v.files_damaged,
+            );
             serde_json::to_string(&rec).expect("plan serialises")
         });
         let mut line = serde_json::to_value(&inc).expect("incident serialises");
@@ -1082,12 +1110,13 @@ impl Guard {
                 owners,
             });
             // Plan the restore once the lineage's last queued events have been seen.
-            self.restores_due.push((
-                id,
-                v.root,
-                SystemTime::from(contained_at),
-                Instant::now() + Duration::from_millis(300),
-            ));
+            self.restores_due.push(DueRestore {
+                incident: id,
+                root: v.root,
+                contained_at: SystemTime::from(contained_at),
+                damaged: v.files_damaged.clone(),
+                due: Instant::now() + Duration::from_millis(300),
+            });
         }
     }
 }

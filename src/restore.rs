@@ -3,7 +3,7 @@
 //! again after an interruption (it is also what `ward protect` does at start-up for
 //! restores that did not finish).
 
-use crate::vaultd::{merge, PlanRecord};
+use crate::vaultd::{count_unpreserved, covered_paths, merge, PlanRecord};
 use crate::ExitError;
 use std::io::Write;
 use std::path::Path;
@@ -39,6 +39,7 @@ pub fn run(state_dir: &Path, id: &str, dry_run: bool) -> Result<(), ExitError> {
         .map_err(|e| ExitError::runtime(format!("restore plan of {id} is unreadable: {e}")))?;
     let plan = rec.to_plan();
     let mut total = RestoreReport::default();
+    let mut vaults = Vec::new();
     for dir in &rec.vaults {
         if !dir.exists() {
             return Err(ExitError::runtime(format!(
@@ -46,8 +47,13 @@ pub fn run(state_dir: &Path, id: &str, dry_run: bool) -> Result<(), ExitError> {
                 dir.display()
             )));
         }
-        let mut vault = Vault::open(dir, Limits::default())
-            .map_err(|e| ExitError::runtime(format!("{}: {e}", dir.display())))?;
+        vaults.push(
+            Vault::open(dir, Limits::default())
+                .map_err(|e| ExitError::runtime(format!("{}: {e}", dir.display())))?,
+        );
+    }
+    let covered = covered_paths(vaults.iter(), &plan);
+    for vault in &mut vaults {
         if dry_run {
             let actions = vault
                 .plan_restore(&plan)
@@ -88,7 +94,11 @@ pub fn run(state_dir: &Path, id: &str, dry_run: bool) -> Result<(), ExitError> {
         }
         merge(&mut total, r);
     }
+    count_unpreserved(&mut total, &rec.damaged, &plan, &covered);
     if dry_run {
+        for (p, what) in &total.details {
+            println!("{:<24} {}  {what}", "LOST", p.display());
+        }
         return Ok(());
     }
     let status = if total.files_lost == 0 {

@@ -30,6 +30,8 @@ pub enum Job {
     },
     Restore {
         plan: RestorePlan,
+        /// Files the engine saw damaged: any the vault cannot restore is reported lost.
+        damaged: Vec<PathBuf>,
     },
     /// Keep the entries of a convicted lineage from eviction until its restore is done.
     Pin {
@@ -170,16 +172,18 @@ fn worker(
                 drop(fd);
                 notify(Done::Preserved { id, result });
             }
-            Job::Restore { plan } => {
+            Job::Restore { plan, damaged } => {
                 let incident = plan.incident.clone();
                 let mut total = RestoreReport::default();
                 let mut err = None;
+                let covered = covered_paths(vaults.values(), &plan);
                 for v in vaults.values_mut() {
                     match v.restore(&plan, &mut |_, _| {}) {
                         Ok(r) => merge(&mut total, r),
                         Err(e) => err = Some(e.to_string()),
                     }
                 }
+                count_unpreserved(&mut total, &damaged, &plan, &covered);
                 let result = match err {
                     Some(e) => Err(e),
                     None => Ok(total),
@@ -205,6 +209,58 @@ fn worker(
     }
 }
 
+/// The original paths the vaults can restore or rename back for this plan.
+pub fn covered_paths<'a>(
+    vaults: impl IntoIterator<Item = &'a Vault>,
+    plan: &RestorePlan,
+) -> std::collections::HashSet<PathBuf> {
+    vaults
+        .into_iter()
+        .filter_map(|v| v.plan_restore(plan).ok())
+        .flatten()
+        .filter(|a| {
+            !matches!(
+                a.kind,
+                ward_vault::ActionKind::Quarantine | ward_vault::ActionKind::Lost
+            )
+        })
+        .map(|a| a.path)
+        .collect()
+}
+
+/// A damaged file the vault holds nothing for was never preserved (vault full, file too
+/// large, a copy that timed out, a kind of write ward cannot see): count it lost, so that
+/// `files_lost` never claims more than the vault can deliver.
+pub fn count_unpreserved(
+    total: &mut RestoreReport,
+    damaged: &[PathBuf],
+    plan: &RestorePlan,
+    covered: &std::collections::HashSet<PathBuf>,
+) {
+    let mut seen = std::collections::HashSet::new();
+    for d in damaged {
+        let orig = original_path(d, &plan.renames);
+        if seen.insert(orig.clone()) && !covered.contains(&orig) {
+            total.files_lost += 1;
+            total.details.push((
+                orig,
+                "lost: damaged before containment, but never preserved".into(),
+            ));
+        }
+    }
+}
+
+/// Map a path back through the lineage's renames (newest first) to the name it had.
+fn original_path(p: &Path, renames: &[(PathBuf, PathBuf)]) -> PathBuf {
+    let mut cur = p.to_path_buf();
+    for (from, to) in renames.iter().rev() {
+        if *to == cur {
+            cur = from.clone();
+        }
+    }
+    cur
+}
+
 /// Add one vault's restore report to the total.
 pub fn merge(total: &mut RestoreReport, r: RestoreReport) {
     total.files_restored += r.files_restored;
@@ -222,6 +278,9 @@ pub fn merge(total: &mut RestoreReport, r: RestoreReport) {
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PlanRecord {
     pub incident: String,
+    /// Files the engine saw damaged (paths at the time of damage).
+    #[serde(default)]
+    pub damaged: Vec<PathBuf>,
     /// Vault directories holding the preserved files.
     pub vaults: Vec<PathBuf>,
     /// (pid, start time) of every process whose opens were preserved for this lineage.
