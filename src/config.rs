@@ -15,6 +15,8 @@
 //! # Vault budget for copies in MiB (0 = 10% of the filesystem) and retention in hours.
 //! vault_max_mib = 0
 //! vault_retention_hours = 24
+//! # Larger files are not copied on filesystems without reflink (ext4); 0 copies none.
+//! vault_max_file_mib = 1024
 //! # Programs trusted not to need preservation (their writes are still analysed).
 //! trusted_programs = ["dpkg", "apt", "apt-get", "rpm", "dnf", "yum", "unattended-upgrade"]
 //! # Processes running at least this long before they open a file are trusted too, as long
@@ -37,6 +39,7 @@ pub struct Config {
     pub vault: bool,
     pub vault_max_mib: u64,
     pub vault_retention_hours: u64,
+    pub vault_max_file_mib: u64,
     pub trusted_programs: Vec<String>,
     pub trust_after_secs: u64,
 }
@@ -66,6 +69,7 @@ impl Default for Config {
             vault: true,
             vault_max_mib: 0,
             vault_retention_hours: 24,
+            vault_max_file_mib: 1024,
             trusted_programs: [
                 "dpkg",
                 "apt",

@@ -174,6 +174,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
         let limits = ward_vault::Limits {
             max_bytes: cfg.vault_max_mib << 20,
             retention: Duration::from_secs(cfg.vault_retention_hours * 3600),
+            max_file_bytes: cfg.vault_max_file_mib << 20,
             ..Default::default()
         };
         match VaultWorker::start(&paths, limits) {

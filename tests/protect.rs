@@ -225,3 +225,39 @@ fn benign_sqlite_bulk_inserts() {
 fn benign_new_random_files() {
     benign("random-files");
 }
+
+/// With a vault that may copy nothing (ext4, `vault_max_file_mib = 0`), ward still
+/// contains the attack and reports exactly the files it could not restore as lost (it
+/// never claims 0 falsely).
+#[test]
+fn full_vault_reports_losses_honestly() {
+    if !root_or_skip() {
+        return;
+    }
+    let lab = Lab::new(FsKind::Ext4, 200);
+    let cfg = lab.state.parent().unwrap().join("tiny-vault.toml");
+    std::fs::write(&cfg, "vault_max_file_mib = 0\n").unwrap();
+    let cfg = cfg.to_string_lossy().into_owned();
+    let mut agent = ward_sim::agent::Agent::start(
+        std::path::Path::new(WARD),
+        &lab.state,
+        &[lab.share.as_path()],
+        &["--config", &cfg],
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let status = lab.simulate("inplace");
+    assert_eq!(status.signal(), Some(9), "not contained");
+    let restored = agent
+        .wait_for("restored", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("no restored event; log:\n{}", agent.log()));
+    let lost = lab.damaged();
+    assert!(!lost.is_empty(), "nothing was damaged: {restored}");
+    assert_eq!(
+        restored["files_lost"].as_u64(),
+        Some(lost.len() as u64),
+        "reported {restored} but these differ from before the attack: {lost:?}\nlog:\n{}",
+        agent.log()
+    );
+    assert_eq!(agent.stop(Duration::from_secs(10)), Ok(0));
+}

@@ -380,7 +380,7 @@ pub enum VaultError {
     NoSpace { dir: PathBuf },
     #[error(
         "{path}: {size} bytes is above the per-file limit of {max} bytes on a filesystem \
-         without reflink; raise max_file_bytes or use btrfs/xfs (reflink) for this data"
+         without reflink; raise max_file_bytes (ward config: vault_max_file_mib) or use btrfs/xfs (reflink) for this data"
     )]
     TooLarge { path: PathBuf, size: u64, max: u64 },
     #[error("{path}: not a regular file; only regular files are preserved")]
