@@ -733,6 +733,24 @@ fn reflink_on_btrfs() {
     drop(v);
 }
 
+/// One user at a time: a second open (e.g. `ward restore` while `ward protect` runs) is
+/// refused with advice, and works again once the first is closed.
+#[test]
+fn a_vault_has_one_user_at_a_time() {
+    let fx = Fx::new();
+    let v = fx.vault();
+    match Vault::open(v.dir(), Limits::default()) {
+        Err(VaultError::BadVaultDir { detail, .. }) => {
+            assert!(detail.contains("in use"), "{detail}")
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("second open succeeded"),
+    }
+    let dir = v.dir().to_path_buf();
+    drop(v);
+    Vault::open(&dir, Limits::default()).expect("reopens once closed");
+}
+
 /// The vault is moved to the agent's preservation worker thread.
 #[test]
 fn vault_is_send() {

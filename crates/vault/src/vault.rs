@@ -38,6 +38,9 @@ pub struct Vault {
     pub(crate) dev: u64,
     pub(crate) fs_root: PathBuf,
     liveness: Liveness,
+    /// Exclusive `flock` on `DIR/lock` for the vault's lifetime: one user at a time, so
+    /// that crash clean-up at open can never delete an object another process is writing.
+    _lock: nix::fcntl::Flock<File>,
     /// Test hook run after each copied chunk (simulates a file changing mid-copy).
     #[cfg(test)]
     pub(crate) copy_hook: Option<Box<dyn FnMut(u64) + Send>>,
@@ -118,6 +121,21 @@ impl Vault {
             }
         }
         ensure_private_dir(&dir)?;
+        let lock_path = dir.join("lock");
+        let lock_file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| VaultError::io(&lock_path, e))?;
+        let lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|_| VaultError::BadVaultDir {
+                path: dir.clone(),
+                detail: "in use by another process (a running `ward protect`? it restores \
+                         automatically; stop it to run `ward restore` by hand)"
+                    .into(),
+            })?;
         let objects = dir.join("objects");
         let quarantine = dir.join("quarantine");
         ensure_private_dir(&objects)?;
@@ -136,6 +154,7 @@ impl Vault {
         }
         let fs_root = fs_root_of(&dir, dev);
         let mut v = Vault {
+            _lock: lock,
             dir,
             objects,
             objects_fd,
