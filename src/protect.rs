@@ -597,7 +597,7 @@ impl Guard {
     /// Does this open need the file's current content kept? Untrusted opener, non-empty
     /// file on a filesystem with a vault, and not already kept for this lineage.
     fn needs_preservation(&mut self, p: &PermRequest, write: bool) -> bool {
-        let Some(vault) = self.vault.as_ref() else {
+        let Some(vault) = self.vault.as_ref().filter(|v| v.alive()) else {
             return false;
         };
         let Some(st) = p.stat else { return false };

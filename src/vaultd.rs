@@ -65,10 +65,12 @@ pub struct VaultWorker {
     thread: Option<std::thread::JoinHandle<()>>,
     /// Vault directory per device.
     pub dirs: HashMap<u64, PathBuf>,
+    /// The worker thread is gone (it panicked): preservation is off.
+    dead: std::cell::Cell<bool>,
 }
 
 /// The vault directory for a protected path.
-pub fn vault_dir(protected: &Path) -> PathBuf {
+fn vault_dir(protected: &Path) -> PathBuf {
     protected.join(".ward-vault")
 }
 
@@ -104,13 +106,23 @@ impl VaultWorker {
             wake: wake_r,
             thread: Some(thread),
             dirs,
+            dead: std::cell::Cell::new(false),
         })
     }
 
     pub fn send(&self, job: Job) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send(job);
+            if tx.send(job).is_err() && !self.dead.replace(true) {
+                tracing::error!(
+                    "the vault worker has died: files are no longer preserved (restart ward)"
+                );
+            }
         }
+    }
+
+    /// Whether preservation still works (the worker thread is alive).
+    pub fn alive(&self) -> bool {
+        !self.dead.get() && self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
     /// Results waiting now.
