@@ -42,14 +42,19 @@ enum Cmd {
     /// Protect the files under each PATH (runs in the foreground; needs root).
     ///
     /// With --json, stdout carries one JSON object per line: "ready" once protection is
-    /// active, "incident" for each contained attack, "stopped" on SIGTERM/SIGINT.
-    /// Human-readable logs go to stderr (RUST_LOG=debug for more).
+    /// active (with the protections the kernel allowed), "incident" for each contained
+    /// attack, "restored" when its files are back (files_restored, files_lost,
+    /// files_quarantined), "stopped" on SIGTERM/SIGINT. Human-readable logs go to stderr
+    /// (RUST_LOG=debug for more). A vault of pre-damage copies is kept in .ward-vault/ in
+    /// the first protected directory of each filesystem.
     #[command(after_help = EXIT_HELP)]
     Protect {
         /// Where incidents are recorded (SQLite).
         #[arg(long, default_value = "/var/lib/ward")]
         state_dir: PathBuf,
-        /// TOML settings (damage_threshold, decoys, boundary_programs, kill).
+        /// TOML settings: damage_threshold, decoys, boundary_programs, kill, vault,
+        /// vault_max_mib, vault_max_file_mib, vault_retention_hours, trusted_programs,
+        /// trust_after_secs (see the README).
         #[arg(long)]
         config: Option<PathBuf>,
         /// JSON lines on stdout.
