@@ -111,6 +111,15 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The example shipped in contrib/ is valid and says exactly the defaults.
+    #[test]
+    fn shipped_example_is_the_defaults() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/ward.toml");
+        let c = Config::load(Some(&p)).unwrap();
+        let d = Config::default();
+        assert_eq!(format!("{c:?}"), format!("{d:?}"));
+    }
+
     #[test]
     fn defaults_and_errors() {
         assert_eq!(Config::load(None).unwrap().damage_threshold, 3);
