@@ -329,6 +329,9 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
     };
     let mut obs: Vec<Observation> = Vec::new();
     let mut last_tick = Instant::now();
+    // Fault injection for the watchdog test: block the main loop at the first event, as a
+    // deadlock would. Only read from the environment, never from config.
+    let wedge = std::env::var_os("WARD_FAULT").is_some_and(|v| v == "wedge");
     let result = loop {
         if let Some(w) = watchdog.as_mut() {
             w.beat();
@@ -364,6 +367,12 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
         }
         if let Err(e) = sensor.read(&mut obs) {
             tracing::error!("reading events: {e}");
+        }
+        if wedge && !obs.is_empty() {
+            tracing::warn!("WARD_FAULT=wedge: blocking the main loop");
+            loop {
+                std::thread::park();
+            }
         }
         for o in obs.drain(..) {
             g.observe(o, &mut sensor, recorder.as_mut());

@@ -8,12 +8,15 @@
 //!
 //! If no heartbeat arrives for [`STALL`]:
 //! - ward is stopped (`SIGSTOP`, Ctrl-Z, a debugger): the watchdog sends `SIGCONT`;
-//! - otherwise, or if it is still silent [`GRACE`] later, ward is wedged: the watchdog
-//!   kills it with `SIGKILL`. The kernel then allows every pending permission event
-//!   (fail open) and the watchdog reports it on stderr.
+//! - ward's main thread used no CPU over [`GRACE`] (it is blocked: a deadlock, e.g. on
+//!   its own permission event), or it is silent for [`HARD_LIMIT`] whatever it does
+//!   (a livelock): the watchdog kills it with `SIGKILL`. The kernel then allows every
+//!   pending permission event (fail open) and the watchdog reports it on stderr.
 //!
-//! Worst-case stall of another process: `STALL + GRACE` ≈ 1.5 s. When ward exits the pipe
-//! closes and the watchdog exits too.
+//! A main thread that is merely slow (a heavily loaded machine) keeps using CPU and is
+//! not killed before the hard limit. Worst-case stall of another process: `STALL + GRACE`
+//! ≈ 1.5 s for a blocked or stopped ward, [`HARD_LIMIT`] for a spinning one. When ward
+//! exits the pipe closes and the watchdog exits too.
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
@@ -24,8 +27,18 @@ use std::time::{Duration, Instant};
 
 /// Silence after which the watchdog acts.
 pub const STALL: Duration = Duration::from_millis(1000);
-/// Extra time given after a `SIGCONT` before killing.
+/// Extra time given after a `SIGCONT`, or to show CPU progress, before killing.
 pub const GRACE: Duration = Duration::from_millis(500);
+/// Silence after which ward is killed even if its main thread is using CPU.
+pub const HARD_LIMIT: Duration = Duration::from_secs(5);
+
+/// CPU time (utime + stime, clock ticks) of ward's main thread.
+fn cpu_ticks(pid: i32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/stat")).ok()?;
+    let f: Vec<&str> = s[s.rfind(')')? + 1..].split_whitespace().collect();
+    // After the command name: field 14 (utime) and 15 (stime) are f[11] and f[12].
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
 
 fn state(pid: i32) -> Option<char> {
     ward_sys::procfs::stat(pid as u32).map(|s| s.state)
@@ -37,6 +50,7 @@ pub fn run(pid: i32) -> i32 {
     let mut buf = [0u8; 256];
     let mut last = Instant::now();
     let mut continued_at: Option<Instant> = None;
+    let mut cpu_at_check: Option<u64> = None;
     loop {
         let ready = {
             let fd = stdin.as_fd();
@@ -49,6 +63,7 @@ pub fn run(pid: i32) -> i32 {
                 Ok(_) => {
                     last = Instant::now();
                     continued_at = None;
+                    cpu_at_check = None;
                 }
             }
             continue;
@@ -71,9 +86,18 @@ pub fn run(pid: i32) -> i32 {
                 if continued_at.is_some_and(|t| t.elapsed() < GRACE) {
                     continue;
                 }
+                let cpu = cpu_ticks(pid);
                 if continued_at.is_none() {
-                    // Wedged but running: give it the grace period once.
+                    // Silent: watch its CPU time over the grace period.
                     continued_at = Some(Instant::now());
+                    cpu_at_check = cpu;
+                    continue;
+                }
+                let progressing = cpu.is_some() && cpu != cpu_at_check;
+                if progressing && last.elapsed() < HARD_LIMIT {
+                    // Slow but working (a loaded machine): look again after another grace.
+                    continued_at = Some(Instant::now());
+                    cpu_at_check = cpu;
                     continue;
                 }
                 eprintln!(

@@ -56,6 +56,40 @@ fn stopped_ward_is_resumed_by_the_watchdog() {
     assert_eq!(agent.stop(Duration::from_secs(10)), Ok(0));
 }
 
+/// A ward whose main loop blocks (a deadlock, injected with WARD_FAULT=wedge) is killed by
+/// the watchdog, and the open it was holding goes through within ~2 s.
+#[test]
+fn wedged_ward_is_killed_by_the_watchdog() {
+    if !root_or_skip() {
+        return;
+    }
+    use std::io::BufRead;
+    let lab = Lab::new(FsKind::Ext4, 150);
+    let mut ward = Command::new(WARD)
+        .args(["protect", "--json", "--state-dir"])
+        .arg(&lab.state)
+        .arg(&lab.share)
+        .env("WARD_FAULT", "wedge")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(ward.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("\"ready\""), "{first}");
+    let waited = read_one(&lab);
+    assert!(
+        waited < Duration::from_secs(3),
+        "open stalled for {waited:?}"
+    );
+    let status = ward.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "ward was not killed: {status}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut ward.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("killing it"), "{err}");
+}
+
 #[test]
 fn killed_ward_fails_open() {
     if !root_or_skip() {
