@@ -574,19 +574,22 @@ impl Guard {
             Op::Open { write, .. } => *write != Some(false),
             _ => return sensor.answer(p, true),
         };
-        if !self.needs_preservation(&p, write) {
-            return sensor.answer(p, true);
-        }
         if !write {
             return self.answer_read(p, sensor);
         }
-        let Some(job) = self.copy_job(&p) else {
+        if !self.needs_preservation(&p, true) {
             return sensor.answer(p, true);
-        };
-        if let Some(v) = &self.vault {
-            v.send(job);
         }
-        self.pending.insert(self.next_job - 1, (p, Instant::now()));
+        // Held until the vault has the copy (see `vault_results`, `expire_pending`).
+        match self.copy_job(&p) {
+            Some((id, job)) => {
+                if let Some(v) = &self.vault {
+                    v.send(job);
+                }
+                self.pending.insert(id, (p, Instant::now()));
+            }
+            None => sensor.answer(p, true),
+        }
     }
 
     /// Answer a read-only open. For an untrusted reader, hold a descriptor of the file
@@ -640,23 +643,27 @@ impl Guard {
     }
 
     /// A content copy (reflink where possible) before a write-intent open proceeds.
-    fn copy_job(&mut self, p: &PermRequest) -> Option<Job> {
+    fn copy_job(&mut self, p: &PermRequest) -> Option<(u64, Job)> {
         let st = p.stat?;
+        let path = p.path.clone()?;
         let fd = p.dup_fd().ok()?;
         self.remember_owner(p.proc);
         let id = self.next_job;
         self.next_job += 1;
-        Some(Job::Preserve {
+        let owner = Owner {
+            pid: p.proc.pid,
+            start: p.proc.start,
+        };
+        Some((
             id,
-            dev: st.dev,
-            fd,
-            path: p.path.clone()?,
-            owner: Owner {
-                pid: p.proc.pid,
-                start: p.proc.start,
+            Job::Preserve {
+                id,
+                dev: st.dev,
+                fd,
+                path,
+                owner,
             },
-            copy: true,
-        })
+        ))
     }
 
     /// Keep a descriptor of a file an untrusted process opened for reading.
@@ -744,7 +751,6 @@ impl Guard {
                                 pid: by.pid,
                                 start: by.start,
                             },
-                            copy: true,
                         });
                     }
                 }

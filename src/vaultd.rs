@@ -20,13 +20,13 @@ pub const PRESERVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Work for the vault thread.
 pub enum Job {
+    /// Copy (reflink where possible) the file behind `fd` into the vault of `dev`.
     Preserve {
         id: u64,
         dev: u64,
         fd: OwnedFd,
         path: PathBuf,
         owner: Owner,
-        copy: bool,
     },
     Restore {
         plan: RestorePlan,
@@ -167,18 +167,13 @@ fn worker(
                 fd,
                 path,
                 owner,
-                copy,
             } => {
                 let result = match vaults.get_mut(&dev) {
                     None => Err(format!("no vault for device {dev}")),
                     Some(v) => {
                         use std::os::fd::AsFd;
-                        let r = if copy {
-                            v.preserve_copy(fd.as_fd(), &path, owner)
-                        } else {
-                            v.preserve_link(fd.as_fd(), &path, owner)
-                        };
-                        r.map_err(|e| e.to_string())
+                        v.preserve_copy(fd.as_fd(), &path, owner)
+                            .map_err(|e| e.to_string())
                     }
                 };
                 drop(fd);
