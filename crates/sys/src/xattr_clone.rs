@@ -20,47 +20,12 @@ pub fn ficlone(dst: BorrowedFd<'_>, src: BorrowedFd<'_>) -> io::Result<()> {
     }
 }
 
-/// Names of the extended attributes of an open file.
-pub fn flistxattr(fd: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
-    let mut buf: Vec<u8> = vec![0; 1024];
+/// Call `f` with a buffer, growing it (up to 1 MiB) while the kernel says `ERANGE`.
+/// `f` returns what the syscall returned: the length written, or -1 with errno set.
+fn read_growing(initial: usize, mut f: impl FnMut(&mut [u8]) -> isize) -> io::Result<Vec<u8>> {
+    let mut buf: Vec<u8> = vec![0; initial];
     loop {
-        // SAFETY: `buf` is a valid writable buffer of `buf.len()` bytes; the kernel
-        // writes at most that many bytes and returns how many it wrote.
-        let n =
-            unsafe { libc::flistxattr(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len() as _) };
-        if n >= 0 {
-            buf.truncate(n as usize);
-            return Ok(buf
-                .split(|&b| b == 0)
-                .filter(|s| !s.is_empty())
-                .map(|s| OsString::from_vec(s.to_vec()))
-                .collect());
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::ERANGE) && buf.len() < (1 << 20) {
-            let len = buf.len() * 4;
-            buf.resize(len, 0);
-            continue;
-        }
-        return Err(e);
-    }
-}
-
-/// The value of one extended attribute of an open file.
-pub fn fgetxattr(fd: BorrowedFd<'_>, name: &OsStr) -> io::Result<Vec<u8>> {
-    let name = cstr(name)?;
-    let mut buf: Vec<u8> = vec![0; 256];
-    loop {
-        // SAFETY: `name` is NUL-terminated; `buf` is valid for `buf.len()` bytes and the
-        // kernel writes at most that many.
-        let n = unsafe {
-            libc::fgetxattr(
-                fd.as_raw_fd(),
-                name.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
+        let n = f(&mut buf);
         if n >= 0 {
             buf.truncate(n as usize);
             return Ok(buf);
@@ -73,6 +38,37 @@ pub fn fgetxattr(fd: BorrowedFd<'_>, name: &OsStr) -> io::Result<Vec<u8>> {
         }
         return Err(e);
     }
+}
+
+/// Names of the extended attributes of an open file.
+pub fn flistxattr(fd: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
+    let buf = read_growing(1024, |buf| {
+        // SAFETY: `buf` is a valid writable buffer of `buf.len()` bytes; the kernel
+        // writes at most that many bytes and returns how many it wrote.
+        unsafe { libc::flistxattr(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len() as _) }
+    })?;
+    Ok(buf
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| OsString::from_vec(s.to_vec()))
+        .collect())
+}
+
+/// The value of one extended attribute of an open file.
+pub fn fgetxattr(fd: BorrowedFd<'_>, name: &OsStr) -> io::Result<Vec<u8>> {
+    let name = cstr(name)?;
+    read_growing(256, |buf| {
+        // SAFETY: `name` is NUL-terminated; `buf` is valid for `buf.len()` bytes and the
+        // kernel writes at most that many.
+        unsafe {
+            libc::fgetxattr(
+                fd.as_raw_fd(),
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        }
+    })
 }
 
 /// Set one extended attribute of an open file (create or replace).
