@@ -398,6 +398,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
     for (_, (p, _)) in g.pending.drain() {
         sensor.answer(p, true);
     }
+    let ss = sensor.stats().clone();
     drop(sensor);
     // No marks are left, so nothing can wait on ward any more: the watchdog's job is
     // done (the rest of the shutdown may take a while on a loaded machine).
@@ -415,15 +416,25 @@ pub fn run(opts: ProtectOptions) -> Result<(), ExitError> {
     }
     let st = g.engine.stats();
     tracing::info!(
-        "stopping: {} events, {} files and {} processes tracked, {} incidents; vault: {} preserved, {} failed, {} timed out",
+        "stopping: {} events, {} files and {} processes tracked, {} incidents; opens: {} allowed, {} denied; vault: {} preserved, {} failed, {} timed out",
         st.events,
         st.files_tracked,
         st.processes_tracked,
         st.verdicts,
+        ss.perm_allowed,
+        ss.perm_denied,
         g.stats.preserved,
         g.stats.preserve_failed,
         g.stats.preserve_timeouts,
     );
+    if ss.overflows + ss.errors + ss.proc_events_lost > 0 {
+        tracing::warn!(
+            "while running: {} fanotify queue overflow(s), {} event error(s), {} process-event loss(es): some activity was not seen",
+            ss.overflows,
+            ss.errors,
+            ss.proc_events_lost
+        );
+    }
     // Everything recorded (and announced) before the last line.
     g.store.call(|_| ());
     g.out.emit(json!({"type": "stopped"}));

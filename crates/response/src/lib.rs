@@ -59,15 +59,7 @@ fn process_tree() -> BTreeMap<u32, u32> {
 
 /// pids that must never be signalled: 0, 1, 2, ourselves and our ancestors.
 pub fn untouchable() -> BTreeSet<u32> {
-    let mut s: BTreeSet<u32> = [0, 1, 2].into_iter().collect();
-    let mut pid = std::process::id();
-    while pid > 1 && s.insert(pid) {
-        match stat(pid) {
-            Some((_, ppid, _)) => pid = ppid,
-            None => break,
-        }
-    }
-    s
+    ward_sys::procfs::self_and_ancestors()
 }
 
 /// Descendants of `root` (not including it) in `tree`.

@@ -85,8 +85,8 @@ fn parse_cmdline(b: &[u8]) -> Vec<String> {
 /// The process table.
 pub struct ProcTable {
     entries: HashMap<u32, Entry>,
-    /// Pids that are never blamed: 1, 2, ward and its ancestors.
-    boundary: Vec<u32>,
+    /// Pids that are never blamed: 0, 1, 2, ward and its ancestors.
+    boundary: std::collections::BTreeSet<u32>,
     /// Executable base names treated as boundaries (daemons that spawn unrelated work).
     boundary_exes: Vec<String>,
     /// How long the entry of an exited process is kept for late events.
@@ -96,18 +96,9 @@ pub struct ProcTable {
 impl ProcTable {
     /// `boundary_exes`: base names such as `sshd`, `cron`, `systemd`.
     pub fn new(boundary_exes: Vec<String>) -> ProcTable {
-        let mut boundary = vec![1, 2];
-        let mut pid = std::process::id();
-        while pid > 1 {
-            boundary.push(pid);
-            match read_proc(pid) {
-                Some(f) => pid = f.ppid,
-                None => break,
-            }
-        }
         ProcTable {
             entries: HashMap::new(),
-            boundary,
+            boundary: ward_sys::procfs::self_and_ancestors(),
             boundary_exes,
             linger: Duration::from_secs(30),
         }

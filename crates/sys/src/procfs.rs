@@ -29,6 +29,20 @@ pub fn stat(pid: u32) -> Option<ProcStat> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// pids never to be blamed or signalled: 0, 1 (init), 2 (kthreadd), this process and
+/// all its ancestors.
+pub fn self_and_ancestors() -> std::collections::BTreeSet<u32> {
+    let mut s: std::collections::BTreeSet<u32> = [0, 1, 2].into_iter().collect();
+    let mut pid = std::process::id();
+    while pid > 1 && s.insert(pid) {
+        match stat(pid) {
+            Some(st) => pid = st.ppid,
+            None => break,
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +60,14 @@ mod tests {
         );
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat("1 (x) R"), None);
+    }
+
+    #[test]
+    fn self_and_ancestors_include_self_parent_and_init() {
+        let s = self_and_ancestors();
+        assert!(s.contains(&std::process::id()));
+        assert!(s.contains(&stat(std::process::id()).unwrap().ppid));
+        assert!(s.contains(&1));
     }
 
     #[test]
