@@ -6,13 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Identity of a process that survives pid reuse: the pid plus its start time
-/// (field 22 of `/proc/PID/stat`, in clock ticks since boot).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ProcId {
-    pub pid: u32,
-    pub start: u64,
-}
+pub use ward_model::ProcId;
 
 /// Identity of a file: device and inode number. Stable across renames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
