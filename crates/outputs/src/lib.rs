@@ -1,9 +1,19 @@
 //! # ward-outputs
 //!
-//! Sinks for the agent's typed events ([`ward_model::AgentEvent`]). The agent pushes every
-//! event into each configured [`Sink`]; a sink turns it into bytes for its destination
-//! (stdout JSON lines, ECS documents, syslog, a webhook, ...). Adding an output never
-//! touches the agent or the sensor.
+//! Sinks for the agent's typed events ([`ward_model::AgentEvent`]), the fan-out runner that
+//! feeds them, Prometheus metrics and the `ward status` socket.
+//!
+//! * [`Outputs`]: one output thread running every configured [`Sink`] in order; the agent's
+//!   threads only push into a bounded queue ([`Emitter::emit`] never blocks).
+//! * Sinks: [`JsonLines`] (native JSON lines, BRIEF §5), [`EcsLines`] (Elastic Common
+//!   Schema, BRIEF §5b), [`SyslogSink`] (RFC 5424 over UDP, TCP or a unix socket),
+//!   [`RotatingFile`] (JSON lines to a file with size-based rotation) and [`WebhookSink`]
+//!   (HTTP POST with a durable on-disk spool). Each has a serde config struct; [`SinkConfig`]
+//!   is the tagged union a config file holds and [`SinkConfig::build`] makes the sink.
+//! * [`Metrics`]: lock-free counters, gauges and a latency histogram the agent updates from
+//!   its hot thread; [`MetricsServer`] serves them in Prometheus text format.
+//! * [`StatusServer`] / [`status_client`]: one JSON snapshot of the running agent over a
+//!   unix socket (mode 0600), for `ward status`.
 //!
 //! A sink must never make the agent wait: the agent calls sinks from its output thread,
 //! never from the thread that answers permission events, and a slow or unreachable
@@ -14,12 +24,39 @@
 
 use ward_model::AgentEvent;
 
-/// Why a sink could not deliver.
+// mod config;
+// mod ecs;
+// mod file;
+// mod http;
+mod metrics;
+mod runner;
+mod stamp;
+// mod status;
+// mod syslog;
+// mod webhook;
+
+// pub use config::{Format, SinkConfig, SinkContext, StdoutConfig};
+// pub use ecs::{to_ecs, EcsContext, EcsLines, ECS_VERSION};
+// pub use file::{FileConfig, RotatingFile};
+pub use metrics::{
+    EventKind, Histogram, Metrics, MetricsSnapshot, PermAnswer, LATENCY_BUCKETS_SECONDS,
+};
+pub use runner::{Emitter, OutputOptions, Outputs, OutputsReport};
+pub use stamp::Stamped;
+// pub use status::{     format_status, status_client, StatusError, StatusServer, StatusSnapshot, };
+// pub use syslog::{Facility, SyslogConfig, SyslogSink, SyslogTransport};
+// pub use webhook::{WebhookConfig, WebhookSink};
+// pub use http::{MetricsServer, MetricsServerError};
+
+/// Why a sink could not deliver (or could not be built).
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// An I/O error writing to the destination.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A configuration value that cannot work, with what to change.
+    #[error("invalid output configuration: {0}")]
+    Config(String),
     /// Anything else, in words.
     #[error("{0}")]
     Other(String),
@@ -31,6 +68,18 @@ pub trait Sink: Send {
     fn name(&self) -> &str;
     /// Deliver one event (in order with the ones before it).
     fn send(&mut self, ev: &AgentEvent) -> Result<(), SinkError>;
+    /// Deliver one event with the id and time the runner gave it when it was emitted, so
+    /// every sink reports the same `event.id` and `@timestamp`. The default ignores the
+    /// stamp and calls [`Sink::send`].
+    fn send_stamped(&mut self, ev: &Stamped) -> Result<(), SinkError> {
+        self.send(&ev.event)
+    }
+    /// Called by the runner about every [`OutputOptions::poll_interval`] when no event
+    /// came, so a sink can retry what it has queued (reconnect, resend). Must not block
+    /// for long. The default does nothing.
+    fn poll(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
     /// Deliver everything still queued; called when the agent stops.
     fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
@@ -55,8 +104,10 @@ impl<W: std::io::Write + Send> Sink for JsonLines<W> {
     }
 
     fn send(&mut self, ev: &AgentEvent) -> Result<(), SinkError> {
-        serde_json::to_writer(&mut self.out, ev).map_err(std::io::Error::from)?;
-        self.out.write_all(b"\n")?;
+        // One write per line, so a reader never sees half an object.
+        let mut line = serde_json::to_vec(ev).map_err(std::io::Error::from)?;
+        line.push(b'\n');
+        self.out.write_all(&line)?;
         self.out.flush()?;
         Ok(())
     }
@@ -65,6 +116,16 @@ impl<W: std::io::Write + Send> Sink for JsonLines<W> {
         Ok(self.out.flush()?)
     }
 }
+
+/// Read this machine's host name (`/proc/sys/kernel/hostname`); `None` when unreadable.
+pub fn hostname() -> Option<String> {
+    let s = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+#[cfg(test)]
+pub(crate) mod testutil;
 
 #[cfg(test)]
 mod tests {
@@ -83,5 +144,11 @@ mod tests {
             String::from_utf8(buf).unwrap(),
             "{\"type\":\"stopped\"}\n{\"type\":\"stopped\"}\n"
         );
+    }
+
+    #[test]
+    fn hostname_is_read() {
+        let h = hostname().expect("this test machine has a host name");
+        assert!(!h.contains('\n'));
     }
 }
