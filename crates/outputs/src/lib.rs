@@ -25,7 +25,7 @@
 use ward_model::AgentEvent;
 
 // mod config;
-// mod ecs;
+mod ecs;
 // mod file;
 // mod http;
 mod metrics;
@@ -36,7 +36,7 @@ mod stamp;
 // mod webhook;
 
 // pub use config::{Format, SinkConfig, SinkContext, StdoutConfig};
-// pub use ecs::{to_ecs, EcsContext, EcsLines, ECS_VERSION};
+pub use ecs::{to_ecs, EcsContext, EcsLines, ECS_VERSION};
 // pub use file::{FileConfig, RotatingFile};
 pub use metrics::{
     EventKind, Histogram, Metrics, MetricsSnapshot, PermAnswer, LATENCY_BUCKETS_SECONDS,
