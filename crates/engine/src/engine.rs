@@ -168,6 +168,11 @@ pub struct Config {
     pub dead_ttl_ns: u64,
     /// Maximum number of exited processes retained (older ones are forgotten early).
     pub max_dead: usize,
+    /// Distinct addresses a lineage must connect to on TCP 445/139 within
+    /// [`Config::fanout_window_ns`] for an `smb-fanout` verdict (0 disables the rule).
+    pub fanout_threshold: usize,
+    /// Window of the SMB fan-out rule (event time, ns).
+    pub fanout_window_ns: u64,
 }
 
 impl Default for Config {
@@ -179,6 +184,8 @@ impl Default for Config {
             max_files: 100_000,
             dead_ttl_ns: 600 * 1_000_000_000,
             max_dead: 100_000,
+            fanout_threshold: 10,
+            fanout_window_ns: 30 * 1_000_000_000,
         }
     }
 }
@@ -211,10 +218,13 @@ pub enum Indicator {
     RansomNote,
     /// A read file was deleted while the reader wrote encrypted files.
     ReadWriteDelete,
+    /// The lineage connected to TCP 445/139 on many distinct addresses in a short time
+    /// (worm-like spread over SMB).
+    SmbFanout,
 }
 
 impl Indicator {
-    pub const ALL: [Indicator; 11] = [
+    pub const ALL: [Indicator; 12] = [
         Indicator::ArmouredCiphertext,
         Indicator::ContentEncrypted,
         Indicator::ContentWiped,
@@ -226,6 +236,7 @@ impl Indicator {
         Indicator::PartialEncryption,
         Indicator::RansomNote,
         Indicator::ReadWriteDelete,
+        Indicator::SmbFanout,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -241,6 +252,7 @@ impl Indicator {
             Indicator::PartialEncryption => "partial-encryption",
             Indicator::RansomNote => "ransom-note",
             Indicator::ReadWriteDelete => "read-write-delete",
+            Indicator::SmbFanout => "smb-fanout",
         }
     }
 
@@ -577,6 +589,9 @@ struct Evidence {
     /// `<stem>` of its outputs named `<stem>.<ext>` (gzip, converters) and fingerprints of
     /// the content it wrote (copies, moves). Not evidence.
     explained: VecDeque<u64>,
+    /// SMB fan-out: (address hash, last connect time) of the distinct addresses the
+    /// subtree connected to on 445/139 within the fan-out window, oldest first.
+    connects: VecDeque<(u64, u64)>,
     // --- After conviction ---
     after: Vec<String>,
     after_keys: Vec<FileKey>,
@@ -620,7 +635,19 @@ impl Evidence {
             && self.enc_outputs == 0
             && self.random_fps.is_empty()
             && self.plain_reads == 0
+            && self.connects.is_empty()
             && self.after.is_empty()
+    }
+
+    /// Forget connects older than the fan-out window.
+    fn expire_connects(&mut self, now: u64, window: u64) {
+        while self
+            .connects
+            .front()
+            .is_some_and(|(_, t)| now.saturating_sub(*t) > window)
+        {
+            self.connects.pop_front();
+        }
     }
 
     fn has_mark(&self, i: Indicator) -> bool {
@@ -692,6 +719,19 @@ const NOTE_MIN: u64 = 16;
 const NOTE_MAX: u64 = 8192;
 const MAX_WIPES: usize = 256;
 const MAX_TOMBS: usize = 64;
+/// Distinct addresses remembered per lineage node for the fan-out rule.
+const MAX_CONNECTS: usize = 1024;
+/// TCP ports of SMB (direct-hosted and NetBIOS session service).
+const SMB_PORTS: [u16; 2] = [445, 139];
+
+/// Hash of a peer address, the same for an IPv4 address and its IPv4-mapped IPv6 form, and
+/// for any letter case and surrounding brackets / whitespace.
+fn addr_hash(addr: &str) -> u64 {
+    let a = addr.trim().trim_start_matches('[').trim_end_matches(']');
+    let lower = a.to_ascii_lowercase();
+    let a = lower.strip_prefix("::ffff:").unwrap_or(&lower);
+    path_hash(a)
+}
 /// A close-after-write reported after the delete of its file is matched with the deleted
 /// file's state for this long.
 const TOMB_TTL_NS: u64 = 10 * 1_000_000_000;
@@ -761,6 +801,7 @@ impl Engine {
             }
             Op::Delete { path, file } => self.on_delete(p, path, *file),
             Op::Rename { from, to, file } => self.on_rename(p, from, to, *file),
+            Op::Connect { addr, port } => self.on_connect(p, addr, *port),
         };
         if v.is_some() {
             self.stats.verdicts += 1;
@@ -802,6 +843,8 @@ impl Engine {
                         || !e.marks.is_empty()
                         || e.enc_outputs > 0
                         || !e.pending.is_empty()
+                        || (self.cfg.fanout_threshold > 0
+                            && 2 * e.connects.len() >= self.cfg.fanout_threshold)
                 })
         })
     }
@@ -922,9 +965,10 @@ impl Engine {
     }
 
     fn ev(&mut self, p: ProcId) -> &mut Evidence {
-        let (now, window) = (self.now, self.cfg.window_ns);
+        let (now, window, fw) = (self.now, self.cfg.window_ns, self.cfg.fanout_window_ns);
         let e = self.node(p).ev();
         e.expire(now, window);
+        e.expire_connects(now, fw);
         e
     }
 
@@ -963,8 +1007,10 @@ impl Engine {
         if n.alive || n.convicted {
             return;
         }
+        let fw = self.cfg.fanout_window_ns;
         if let Some(e) = n.ev.as_mut() {
             e.expire(now, window);
+            e.expire_connects(now, fw);
         }
         let has_ev = n.ev.as_ref().is_some_and(|e| !e.is_empty());
         if n.nchildren > 0 || (has_ev && !force) {
@@ -1430,6 +1476,33 @@ impl Engine {
     // ------------------------------------------------------------------------------------
     // Rules.
 
+    /// SMB fan-out: `p` connected to `addr:port`. Counts distinct addresses (not ports, not
+    /// repeated connections) on 445/139 per lineage node within the fan-out window.
+    fn on_connect(&mut self, p: ProcId, addr: &str, port: u16) -> Option<Verdict> {
+        let threshold = self.cfg.fanout_threshold;
+        if threshold == 0 || !SMB_PORTS.contains(&port) {
+            return None;
+        }
+        let chain = self.chain(p);
+        if chain.is_empty() || self.chain_convicted(&chain).is_some() {
+            return None;
+        }
+        let h = addr_hash(addr);
+        let now = self.now;
+        // Enough to decide, bounded whatever the threshold.
+        let cap = threshold.saturating_mul(2).clamp(16, MAX_CONNECTS);
+        for n in &chain {
+            let e = self.ev(*n);
+            if let Some(i) = e.connects.iter().position(|(a, _)| *a == h) {
+                e.connects.remove(i);
+            } else if e.connects.len() >= cap {
+                e.connects.pop_front();
+            }
+            e.connects.push_back((h, now));
+        }
+        self.evaluate(&chain, p, None)
+    }
+
     /// Funnel: `p` deleted (or renamed away) file `k` (state `f`, at `path`).
     fn funnel(&mut self, p: ProcId, k: FileKey, path: &str, f: &FileState) -> Option<Verdict> {
         if !f.pre_existing_for(p) {
@@ -1749,7 +1822,9 @@ impl Engine {
         };
         let t = self.cfg.damage_threshold.max(1);
         let d = e.damage.len();
-        d >= t
+        let fanout = self.cfg.fanout_threshold;
+        (fanout > 0 && e.connects.len() >= fanout)
+            || d >= t
             || (d >= (t - 1).max(1)
                 && (e.has_mark(Indicator::ExtensionAppended) || e.has_mark(Indicator::RansomNote)))
     }
@@ -1818,6 +1893,7 @@ impl Engine {
         let window = self.cfg.window_ns;
         let members = self.members(root);
         let files_created = self.files_created_by(root);
+        let fanout = self.cfg.fanout_threshold;
         let node = self.node(root);
         node.convicted = true;
         let e = node.ev();
@@ -1835,12 +1911,17 @@ impl Engine {
         if decoy {
             bits |= Indicator::DecoyTouched.bit();
         }
+        if fanout > 0 && e.connects.len() >= fanout {
+            bits |= Indicator::SmbFanout.bit();
+        }
+        let addrs: Vec<u64> = e.connects.iter().map(|(a, _)| *a).collect();
         let indicators: Vec<Indicator> = Indicator::from_bits(bits).collect();
         // Subtract the root's evidence from its ancestors.
         let above = self.chain_inner(root, false);
         for a in above.iter().skip(1) {
             if let Some(e) = self.procs.get_mut(a).and_then(|n| n.ev.as_mut()) {
                 e.damage.retain(|d| !keys.contains(&d.file));
+                e.connects.retain(|(h, _)| !addrs.contains(h));
             }
         }
         let damage_count = files_damaged.len();

@@ -119,6 +119,10 @@ pub enum Op {
         to: String,
         file: Option<FileKey>,
     },
+    /// The process connected (or started connecting) to TCP `addr:port`. The engine only
+    /// counts the SMB ports 445 and 139; `addr` is the textual peer address (IPv4 dotted
+    /// quad or IPv6, an IPv4-mapped `::ffff:a.b.c.d` counts as `a.b.c.d`).
+    Connect { addr: String, port: u16 },
 }
 
 /// One observation: who did what, when.

@@ -146,6 +146,7 @@ enum RawOp {
     Create(u8, u8, bool),
     Delete(u8, u8, bool),
     Rename(u8, u8, u8, bool),
+    Connect(u8, u8, bool),
 }
 
 fn raw_op() -> impl Strategy<Value = RawOp> {
@@ -167,6 +168,7 @@ fn raw_op() -> impl Strategy<Value = RawOp> {
         (any::<u8>(), any::<u8>(), any::<bool>()).prop_map(|(a, b, c)| RawOp::Delete(a, b, c)),
         (any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>())
             .prop_map(|(a, b, c, d)| RawOp::Rename(a, b, c, d)),
+        (any::<u8>(), any::<u8>(), any::<bool>()).prop_map(|(a, b, c)| RawOp::Connect(a, b, c)),
     ]
 }
 
@@ -221,6 +223,13 @@ fn to_event(op: &RawOp, time: u64) -> Event {
                 from: fpath(a),
                 to: format!("{}{}", fpath(b), if b % 3 == 0 { ".crypt" } else { "" }),
                 file: key.then(|| fkey(a)),
+            },
+        ),
+        RawOp::Connect(p, a, smb) => (
+            pid(p),
+            Op::Connect {
+                addr: format!("10.0.{}.{}", a % 4, a),
+                port: if smb { 445 } else { 80 },
             },
         ),
     };
