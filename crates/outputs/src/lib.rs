@@ -24,7 +24,7 @@
 
 use ward_model::AgentEvent;
 
-// mod config;
+mod config;
 mod ecs;
 // mod file;
 // mod http;
@@ -32,10 +32,10 @@ mod metrics;
 mod runner;
 mod stamp;
 // mod status;
-// mod syslog;
+mod syslog;
 // mod webhook;
 
-// pub use config::{Format, SinkConfig, SinkContext, StdoutConfig};
+pub use config::Format;
 pub use ecs::{to_ecs, EcsContext, EcsLines, ECS_VERSION};
 // pub use file::{FileConfig, RotatingFile};
 pub use metrics::{
@@ -44,7 +44,7 @@ pub use metrics::{
 pub use runner::{Emitter, OutputOptions, Outputs, OutputsReport};
 pub use stamp::Stamped;
 // pub use status::{     format_status, status_client, StatusError, StatusServer, StatusSnapshot, };
-// pub use syslog::{Facility, SyslogConfig, SyslogSink, SyslogTransport};
+pub use syslog::{Facility, SyslogConfig, SyslogSink, SyslogTransport, SD_ID};
 // pub use webhook::{WebhookConfig, WebhookSink};
 // pub use http::{MetricsServer, MetricsServerError};
 
