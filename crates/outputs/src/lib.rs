@@ -26,7 +26,7 @@ use ward_model::AgentEvent;
 
 mod config;
 mod ecs;
-// mod file;
+mod file;
 // mod http;
 mod metrics;
 mod runner;
@@ -37,7 +37,7 @@ mod syslog;
 
 pub use config::Format;
 pub use ecs::{to_ecs, EcsContext, EcsLines, ECS_VERSION};
-// pub use file::{FileConfig, RotatingFile};
+pub use file::{FileConfig, RotatingFile};
 pub use metrics::{
     EventKind, Histogram, Metrics, MetricsSnapshot, PermAnswer, LATENCY_BUCKETS_SECONDS,
 };
