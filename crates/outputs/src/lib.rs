@@ -33,7 +33,7 @@ mod runner;
 mod stamp;
 // mod status;
 mod syslog;
-// mod webhook;
+mod webhook;
 
 pub use config::Format;
 pub use ecs::{to_ecs, EcsContext, EcsLines, ECS_VERSION};
@@ -45,7 +45,7 @@ pub use runner::{Emitter, OutputOptions, Outputs, OutputsReport};
 pub use stamp::Stamped;
 // pub use status::{     format_status, status_client, StatusError, StatusServer, StatusSnapshot, };
 pub use syslog::{Facility, SyslogConfig, SyslogSink, SyslogTransport, SD_ID};
-// pub use webhook::{WebhookConfig, WebhookSink};
+pub use webhook::{WebhookConfig, WebhookSink};
 // pub use http::{MetricsServer, MetricsServerError};
 
 /// Why a sink could not deliver (or could not be built).
