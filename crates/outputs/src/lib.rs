@@ -27,7 +27,7 @@ use ward_model::AgentEvent;
 mod config;
 mod ecs;
 mod file;
-// mod http;
+mod http;
 mod metrics;
 mod runner;
 mod stamp;
@@ -44,9 +44,9 @@ pub use metrics::{
 pub use runner::{Emitter, OutputOptions, Outputs, OutputsReport};
 pub use stamp::Stamped;
 // pub use status::{     format_status, status_client, StatusError, StatusServer, StatusSnapshot, };
+pub use http::{MetricsServer, MetricsServerError, CONTENT_TYPE};
 pub use syslog::{Facility, SyslogConfig, SyslogSink, SyslogTransport, SD_ID};
 pub use webhook::{WebhookConfig, WebhookSink};
-// pub use http::{MetricsServer, MetricsServerError};
 
 /// Why a sink could not deliver (or could not be built).
 #[derive(Debug, thiserror::Error)]
