@@ -31,20 +31,22 @@ mod http;
 mod metrics;
 mod runner;
 mod stamp;
-// mod status;
+mod status;
 mod syslog;
 mod webhook;
 
 pub use config::Format;
 pub use ecs::{to_ecs, EcsContext, EcsLines, ECS_VERSION};
 pub use file::{FileConfig, RotatingFile};
+pub use http::{MetricsServer, MetricsServerError, CONTENT_TYPE};
 pub use metrics::{
     EventKind, Histogram, Metrics, MetricsSnapshot, PermAnswer, LATENCY_BUCKETS_SECONDS,
 };
 pub use runner::{Emitter, OutputOptions, Outputs, OutputsReport};
 pub use stamp::Stamped;
-// pub use status::{     format_status, status_client, StatusError, StatusServer, StatusSnapshot, };
-pub use http::{MetricsServer, MetricsServerError, CONTENT_TYPE};
+pub use status::{
+    format_status, status_client, StatusError, StatusServer, StatusSnapshot, STATUS_TIMEOUT,
+};
 pub use syslog::{Facility, SyslogConfig, SyslogSink, SyslogTransport, SD_ID};
 pub use webhook::{WebhookConfig, WebhookSink};
 
