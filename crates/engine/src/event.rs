@@ -11,18 +11,24 @@ pub use ward_model::ProcId;
 /// Identity of a file: device and inode number. Stable across renames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FileKey {
+    /// Device number.
     pub dev: u64,
+    /// Inode number.
     pub ino: u64,
 }
 
 /// A process as the sensor first saw it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcInfo {
+    /// Identity (pid and start time).
     pub id: ProcId,
     /// The parent, if known. `None` for pid 1 or when the parent could not be resolved.
     pub parent: Option<ProcId>,
+    /// Executable path.
     pub exe: String,
+    /// Command line.
     pub cmdline: Vec<String>,
+    /// User id the process runs as.
     pub uid: u32,
     /// A boundary process is never blamed and never aggregates the scores of its
     /// descendants: pid 1, ward itself and its ancestors, session managers and daemons
@@ -37,15 +43,19 @@ pub struct ProcInfo {
 /// `2 * HEAD_LEN`, a middle and a tail block of [`BLOCK_LEN`] bytes each.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sample {
+    /// File size in bytes when sampled.
     pub size: u64,
+    /// The sampled blocks (see [`Sample::plan`]).
     pub blocks: Vec<Block>,
 }
 
 /// One sampled block of a file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Block {
+    /// Offset of the block in the file.
     pub offset: u64,
     #[serde(with = "hex_bytes")]
+    /// The bytes read (serialised as hex).
     pub data: Vec<u8>,
 }
 
@@ -98,31 +108,56 @@ pub enum Op {
     /// baseline for judging what the process later writes. `write` is `Some(true)` when
     /// the sensor knows the open is for writing, `None` when it cannot tell.
     Open {
+        /// The file.
         file: FileKey,
+        /// Its path.
         path: String,
+        /// Its content before the open (the baseline).
         sample: Sample,
+        /// Opened for writing: `Some(true)`, read-only: `Some(false)`, unknown: `None`.
         write: Option<bool>,
     },
     /// The process closed a file it had open for writing. `sample` is the new content.
     CloseWrite {
+        /// The file.
         file: FileKey,
+        /// Its path.
         path: String,
+        /// Its new content.
         sample: Sample,
     },
     /// The process created a directory entry (a new file).
-    Create { path: String, file: Option<FileKey> },
+    Create {
+        /// Path of the new entry.
+        path: String,
+        /// The new file, when the sensor knows it.
+        file: Option<FileKey>,
+    },
     /// The process removed a directory entry.
-    Delete { path: String, file: Option<FileKey> },
+    Delete {
+        /// Path of the removed entry.
+        path: String,
+        /// The removed file, when the sensor knows it.
+        file: Option<FileKey>,
+    },
     /// The process renamed `from` to `to` (replacing `to` if it existed).
     Rename {
+        /// Old path.
         from: String,
+        /// New path.
         to: String,
+        /// The renamed file, when the sensor knows it.
         file: Option<FileKey>,
     },
     /// The process connected (or started connecting) to TCP `addr:port`. The engine only
     /// counts the SMB ports 445 and 139; `addr` is the textual peer address (IPv4 dotted
     /// quad or IPv6, an IPv4-mapped `::ffff:a.b.c.d` counts as `a.b.c.d`).
-    Connect { addr: String, port: u16 },
+    Connect {
+        /// Peer address.
+        addr: String,
+        /// Peer TCP port.
+        port: u16,
+    },
 }
 
 /// One observation: who did what, when.
@@ -130,8 +165,10 @@ pub enum Op {
 pub struct Event {
     /// Monotonic nanoseconds.
     pub time: u64,
+    /// The process that acted.
     pub proc: ProcId,
     #[serde(flatten)]
+    /// What it did.
     pub op: Op,
 }
 

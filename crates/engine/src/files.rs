@@ -287,7 +287,7 @@ impl<T> Default for Interner<T> {
 }
 
 fn hash_of<T: Hash>(v: &T) -> u64 {
-    let mut h = crate::engine::FxHasher::default();
+    let mut h = crate::hash::FxHasher::default();
     v.hash(&mut h);
     mix(h.finish())
 }
@@ -337,7 +337,7 @@ impl<T: Hash + Eq + Copy> Interner<T> {
 // ----------------------------------------------------------------------------------------
 // The table.
 
-type Map<K, V> = HashMap<K, V, BuildHasherDefault<crate::engine::FxHasher>>;
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<crate::hash::FxHasher>>;
 
 #[derive(Debug, Default)]
 pub(crate) struct Files {

@@ -30,6 +30,7 @@ const F_BODY1K_RANDOM: u8 = 16;
 /// Profile of one sampled block.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct BlockProfile {
+    /// Offset of the block in the file.
     pub offset: u64,
     entropy_q: u8,
     flags: u8,
@@ -84,12 +85,15 @@ impl BlockProfile {
         )
     }
 
+    /// Some window of the block looks like uniform random bytes.
     pub fn random(&self) -> bool {
         self.flags & F_RANDOM != 0
     }
+    /// The whole block is base64/hex-encoded random data.
     pub fn armoured(&self) -> bool {
         self.flags & F_ARMOURED != 0
     }
+    /// The head after its first `min(512, len/2)` bytes is random.
     pub fn body_random(&self) -> bool {
         self.flags & F_BODY_RANDOM != 0
     }
@@ -114,7 +118,9 @@ impl BlockProfile {
 /// Compact summary of a file's content. See the module docs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Profile {
+    /// File size in bytes.
     pub size: u64,
+    /// The sniffed format.
     pub format: Format,
     blocks: [BlockProfile; 3],
     n: u8,
@@ -176,6 +182,7 @@ impl Profile {
         self.blocks().first().filter(|b| b.offset == 0)
     }
 
+    /// Zero bytes.
     pub fn is_empty(&self) -> bool {
         self.size == 0
     }

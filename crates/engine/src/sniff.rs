@@ -44,21 +44,37 @@ pub enum Kind {
     Empty,
     /// Printable UTF-8 (or Latin-1) text.
     Text,
+    /// gzip stream.
     Gzip,
+    /// zlib stream.
     Zlib,
+    /// Zstandard frame.
     Zstd,
+    /// xz stream.
     Xz,
+    /// bzip2 stream.
     Bzip2,
+    /// zip archive (and OOXML/ODF documents).
     Zip,
+    /// 7-Zip archive.
     SevenZip,
+    /// POSIX tar archive.
     Tar,
+    /// PNG image.
     Png,
+    /// JPEG image.
     Jpeg,
+    /// GIF image.
     Gif,
+    /// PDF document.
     Pdf,
+    /// DICOM file (Part 10).
     Dicom,
+    /// SQLite 3 database.
     Sqlite,
+    /// ELF executable or library.
     Elf,
+    /// git pack file.
     GitPack,
     /// `openssl enc` output ("Salted__" + salt + ciphertext).
     OpensslEnc,
@@ -92,6 +108,7 @@ impl Kind {
         )
     }
 
+    /// Lower-case name (e.g. `gzip`, `7z`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Empty => "empty",
@@ -125,6 +142,7 @@ impl Kind {
 /// Result of [`sniff`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Format {
+    /// What the file claims to be.
     pub kind: Kind,
     /// The structure checked inside the head is consistent. Always `true` for
     /// [`Kind::Text`] and [`Kind::Empty`], always `false` for [`Kind::Unknown`].
@@ -136,6 +154,7 @@ pub struct Format {
 }
 
 impl Format {
+    /// An unrecognised format.
     pub const UNKNOWN: Format = Format {
         kind: Kind::Unknown,
         valid: false,

@@ -82,6 +82,7 @@ fn is_base64(b: u8) -> bool {
 }
 
 impl Histogram {
+    /// An empty histogram.
     pub fn new() -> Self {
         Self::default()
     }
@@ -173,6 +174,7 @@ impl Histogram {
         self.n as usize
     }
 
+    /// No bytes counted.
     pub fn is_empty(&self) -> bool {
         self.n == 0
     }
