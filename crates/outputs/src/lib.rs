@@ -35,7 +35,7 @@ mod status;
 mod syslog;
 mod webhook;
 
-pub use config::Format;
+pub use config::{Format, SinkConfig, SinkContext, StdoutConfig};
 pub use ecs::{to_ecs, EcsContext, EcsLines, ECS_VERSION};
 pub use file::{FileConfig, RotatingFile};
 pub use http::{MetricsServer, MetricsServerError, CONTENT_TYPE};

@@ -1,5 +1,4 @@
 //! Sample events for the tests.
-#![allow(dead_code)] // shared by every module's tests; not all use every helper
 
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
