@@ -31,8 +31,10 @@ pub struct EnrollResponse {
     pub ca_pem: String,
 }
 
-/// The agent's periodic status report.
+/// The agent's periodic status report (missing fields read as empty: older and newer
+/// agents interoperate).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Heartbeat {
     /// ward's version.
     pub version: String,
