@@ -65,6 +65,7 @@ use crate::profile::Profile;
 use crate::rules::judge_change;
 use crate::rules::note::{NOTE_MAX, NOTE_MIN};
 use crate::rules::wiped::holds_data;
+use crate::sniff::Kind;
 use crate::stats::{fnv1a, MIN_SAMPLE};
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::DefaultHasher;
@@ -154,6 +155,7 @@ impl Engine {
                 file, path, sample, ..
             } => self.on_open(p, *file, path, sample),
             Op::CloseWrite { file, path, sample } => self.on_close_write(p, *file, path, sample),
+            Op::Modify { file, path, sample } => self.on_modify(p, *file, path, sample),
             Op::Create { path, file } => {
                 self.on_create(p, path, *file);
                 None
@@ -545,8 +547,14 @@ impl Engine {
             None
         } else {
             let mut v = None;
+            let seen = self.files.output_seen(k);
+            if seen {
+                self.files.set_output_seen(k, false);
+            }
             if newp.encrypted_looking() {
-                v = self.encrypted_output(p, path, newp.fingerprint());
+                if !seen {
+                    v = self.encrypted_output(p, path, newp.fingerprint());
+                }
             } else if !newp.is_empty() {
                 let e = self.ev(p);
                 e.explain(newp.fingerprint());
@@ -566,6 +574,53 @@ impl Engine {
             }
             v
         }
+    }
+
+    /// A sample of a file `p` still holds open for writing. Pre-existing files are judged
+    /// against `p`'s baseline like at close (damage counts once per file), but the baseline
+    /// is kept, the file's recorded content is not replaced, and content that is merely
+    /// unfinished is not judged: the baseline's known format that does not validate yet (a zip
+    /// without its central directory yet); wipes are left to the close (preallocation). A new file of `p` that is
+    /// encrypted-looking counts as one encrypted output (not again at its close).
+    pub(crate) fn on_modify(
+        &mut self,
+        p: ProcId,
+        k: FileKey,
+        path: &str,
+        sample: &Sample,
+    ) -> Option<Verdict> {
+        // No baseline for a file never seen (opened before ward started): nothing to judge.
+        if !self.files.contains(k) {
+            return None;
+        }
+        let newp = Profile::of(sample);
+        self.touch(k);
+        let creator = self.files.creator(k);
+        if creator == Some(p) {
+            if newp.encrypted_looking() && !self.files.output_seen(k) {
+                self.files.set_output_seen(k, true);
+                return self.encrypted_output(p, path, newp.fingerprint());
+            }
+            return None;
+        }
+        let held = self
+            .files
+            .holds(k)
+            .iter()
+            .find(|h| h.proc == p)
+            .and_then(|h| h.baseline);
+        let base = held.or_else(|| self.files.profile(k))?;
+        if self.files.decoy(k) && newp.encrypted_looking() {
+            return self.decoy_verdict(p, k, path);
+        }
+        let unfinished = newp.format.kind == base.format.kind
+            && newp.format.kind != Kind::Unknown
+            && !newp.format.valid;
+        if base.is_empty() || unfinished {
+            return None;
+        }
+        let bits = judge_change(&base, &newp)?;
+        self.damage(p, k, path, bits)
     }
 
     pub(crate) fn on_delete(

@@ -126,6 +126,19 @@ pub enum Op {
         /// Its new content.
         sample: Sample,
     },
+    /// A content sample of a file the process still holds open for writing (the sensor
+    /// sends at most one per file per short interval, e.g. on `FAN_MODIFY`). Judged like a
+    /// close-after-write against the baseline, without ending the write: an attacker that
+    /// opens every file first and writes through the held descriptors is judged as it
+    /// writes, not when it closes.
+    Modify {
+        /// The file.
+        file: FileKey,
+        /// Its path.
+        path: String,
+        /// Its content now.
+        sample: Sample,
+    },
     /// The process created a directory entry (a new file).
     Create {
         /// Path of the new entry.

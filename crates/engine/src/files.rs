@@ -18,6 +18,8 @@ pub(crate) const MAX_HOLDS: usize = 4;
 
 const F_DAMAGED: u8 = 1;
 const F_DECOY: u8 = 2;
+/// An encrypted output of its creator was already counted from a `Modify` sample.
+const F_OUTPUT_SEEN: u8 = 4;
 
 /// A process holding a file open, with the content it saw at open time (`None` once it
 /// closed the file after writing).
@@ -509,6 +511,21 @@ impl Files {
     }
     pub fn set_decoy(&mut self, k: FileKey) {
         self.set_flag(k, F_DECOY)
+    }
+    /// Was an encrypted output already counted for this file from a `Modify` sample?
+    pub fn output_seen(&self, k: FileKey) -> bool {
+        self.flag(k, F_OUTPUT_SEEN)
+    }
+    /// Set (`true`) or clear the "output counted on modify" mark.
+    pub fn set_output_seen(&mut self, k: FileKey, on: bool) {
+        if let Some(s) = self.slot(k) {
+            let f = &mut self.recs[s as usize].flags;
+            if on {
+                *f |= F_OUTPUT_SEEN;
+            } else {
+                *f &= !F_OUTPUT_SEEN;
+            }
+        }
     }
 
     fn path_index_remove(&mut self, s: u32) {

@@ -183,6 +183,13 @@ impl Engine {
         e.expire(now, window);
         let files_damaged: Vec<String> = e.damage.iter().map(|d| d.path.clone()).collect();
         let keys: Vec<FileKey> = e.damage.iter().map(|d| d.file).collect();
+        // Files of the verdict are not "damaged since" it when they are written again (a
+        // close after a judged `Modify`).
+        for k in &keys {
+            if !e.after_keys.contains(k) {
+                e.after_keys.push(*k);
+            }
+        }
         let first_damage = e.damage.iter().map(|d| d.time).min().unwrap_or(now);
         let mut bits = 0u16;
         for d in &e.damage {

@@ -147,6 +147,7 @@ enum RawOp {
     Delete(u8, u8, bool),
     Rename(u8, u8, u8, bool),
     Connect(u8, u8, bool),
+    Modify(u8, u8, u8, u8),
 }
 
 fn raw_op() -> impl Strategy<Value = RawOp> {
@@ -169,6 +170,8 @@ fn raw_op() -> impl Strategy<Value = RawOp> {
         (any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>())
             .prop_map(|(a, b, c, d)| RawOp::Rename(a, b, c, d)),
         (any::<u8>(), any::<u8>(), any::<bool>()).prop_map(|(a, b, c)| RawOp::Connect(a, b, c)),
+        (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>())
+            .prop_map(|(a, b, c, d)| RawOp::Modify(a, b, c, d)),
     ]
 }
 
@@ -223,6 +226,14 @@ fn to_event(op: &RawOp, time: u64) -> Event {
                 from: fpath(a),
                 to: format!("{}{}", fpath(b), if b % 3 == 0 { ".crypt" } else { "" }),
                 file: key.then(|| fkey(a)),
+            },
+        ),
+        RawOp::Modify(p, f, k, s) => (
+            pid(p),
+            Op::Modify {
+                file: fkey(f),
+                path: fpath(f),
+                sample: sample_of(&content(k, s % 40)),
             },
         ),
         RawOp::Connect(p, a, smb) => (
