@@ -51,6 +51,17 @@ fn basename(p: &str) -> &str {
     p.rsplit('/').next().unwrap_or(p)
 }
 
+/// The login name of `uid` from `/etc/passwd` (agent events are rare: read it each time).
+fn user_name(uid: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let id: u32 = f.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
 fn contained(a: Action) -> bool {
     !matches!(a, Action::Alerted)
 }
@@ -131,6 +142,12 @@ fn incident_doc(i: &Incident, doc: &mut Map<String, Value>) {
     ev.insert("reason".into(), json!(i.indicators.join(", ")));
     ev.insert("severity".into(), json!(if done { 73 } else { 99 }));
     doc.insert("event".into(), Value::Object(ev));
+    let local_user = user_name(i.uid);
+    let mut puser = Map::new();
+    puser.insert("id".into(), json!(i.uid.to_string()));
+    if let Some(n) = &local_user {
+        puser.insert("name".into(), json!(n));
+    }
     doc.insert(
         "process".into(),
         json!({
@@ -140,7 +157,7 @@ fn incident_doc(i: &Incident, doc: &mut Map<String, Value>) {
             "command_line": i.cmdline.join(" "),
             "args": i.cmdline,
             "args_count": i.cmdline.len(),
-            "user": { "id": i.uid.to_string() },
+            "user": puser,
         }),
     );
     if let Some(first) = i.damaged.first() {
@@ -162,6 +179,10 @@ fn incident_doc(i: &Incident, doc: &mut Map<String, Value>) {
             doc.insert("user".into(), json!({ "name": c.user }));
             related.insert("user".into(), json!([c.user]));
         }
+    } else if let Some(n) = &local_user {
+        // A local attack: the user is the one the process runs as.
+        doc.insert("user".into(), json!({ "name": n, "id": i.uid.to_string() }));
+        related.insert("user".into(), json!([n]));
     }
     if !related.is_empty() {
         doc.insert("related".into(), Value::Object(related));
@@ -517,6 +538,8 @@ mod tests {
         ("process.args", T::Keyword, &[]),
         ("process.args_count", T::Long, &[]),
         ("process.user.id", T::Keyword, &[]),
+        ("process.user.name", T::Keyword, &[]),
+        ("user.id", T::Keyword, &[]),
         ("source.ip", T::Ip, &[]),
         ("source.address", T::Keyword, &[]),
         ("user.name", T::Keyword, &[]),
@@ -742,6 +765,18 @@ mod tests {
         let flat = check_doc(&to_ecs(&Stamped::now(r), &ctx()));
         assert_eq!(flat["event.outcome"], "failure");
         assert_eq!(flat["ward"]["restore"]["files_lost"], 1);
+    }
+
+    #[test]
+    fn a_local_incident_names_the_user_it_ran_as() {
+        let mut i = testutil::local_incident(4);
+        i.uid = 0; // root is in every /etc/passwd
+        let flat = check_doc(&to_ecs(&Stamped::now(AgentEvent::Incident(i)), &ctx()));
+        assert_eq!(flat["process.user.id"], "0");
+        assert_eq!(flat["process.user.name"], "root");
+        assert_eq!(flat["user.name"], "root");
+        assert_eq!(flat["user.id"], "0");
+        assert_eq!(flat["related.user"], json!(["root"]));
     }
 
     #[test]

@@ -90,6 +90,7 @@ struct State {
     stop: bool,
     retry_now: bool,
     delivered: u64,
+    failures: u64,
     last_error: Option<String>,
 }
 
@@ -338,16 +339,18 @@ impl Sink for WebhookSink {
         self.spool(ev)
     }
 
-    /// Retry at once and wait (up to the request timeout) for the spool to empty. What is
+    /// Retry at once and wait for the spool to empty, at most the request timeout and
+    /// only while the receiver accepts: the first failed attempt ends the wait. What is
     /// still spooled then stays on disk for the next start.
     fn flush(&mut self) -> Result<(), SinkError> {
         let deadline = Instant::now() + self.flush_timeout;
         let mut st = self.shared.lock();
+        let failures = st.failures;
         st.retry_now = true;
         self.shared.cv.notify_all();
         while !st.queue.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || st.failures > failures {
                 return Err(SinkError::Other(format!(
                     "webhook {}: {} events still spooled in {} ({}); they are sent when ward \
                      starts again",
@@ -478,6 +481,8 @@ impl Worker {
                         last_log = Some(Instant::now());
                     }
                     st.last_error = Some(why);
+                    st.failures += 1;
+                    self.shared.cv.notify_all();
                     let until = Instant::now() + backoff;
                     while !st.stop && !st.retry_now {
                         let left = until.saturating_duration_since(Instant::now());
