@@ -641,11 +641,12 @@ impl Worker {
                 .map_err(|e| status_err("sending events", e))?
                 .into_json()
                 .map_err(|e| conn_err("reading the events answer", e))?;
-            for p in &taken {
-                let _ = std::fs::remove_file(p);
-            }
+            // count first: whoever sees the spool empty also sees the count
             if let Ok(mut d) = self.shared.delivered.lock() {
                 *d += r.accepted as u64;
+            }
+            for p in &taken {
+                let _ = std::fs::remove_file(p);
             }
         }
     }
