@@ -4,16 +4,56 @@
 //! feeds them, Prometheus metrics and the `ward status` socket.
 //!
 //! * [`Outputs`]: one output thread running every configured [`Sink`] in order; the agent's
-//!   threads only push into a bounded queue ([`Emitter::emit`] never blocks).
+//!   threads only push into a bounded queue ([`Emitter::emit`] never blocks; when the queue
+//!   is full the event is dropped, logged and counted in `ward_output_dropped_total`).
+//!   [`Outputs::close`] delivers everything queued (the `stopped` event included), flushes
+//!   every sink and joins. A sink that fails is logged (at most once per 30 s per sink)
+//!   and counted; one that panics is disabled; neither affects the others.
 //! * Sinks: [`JsonLines`] (native JSON lines, BRIEF §5), [`EcsLines`] (Elastic Common
 //!   Schema, BRIEF §5b), [`SyslogSink`] (RFC 5424 over UDP, TCP or a unix socket),
-//!   [`RotatingFile`] (JSON lines to a file with size-based rotation) and [`WebhookSink`]
-//!   (HTTP POST with a durable on-disk spool). Each has a serde config struct; [`SinkConfig`]
-//!   is the tagged union a config file holds and [`SinkConfig::build`] makes the sink.
+//!   [`RotatingFile`] (JSON lines to a file with size-based rotation, fsync per event) and
+//!   [`WebhookSink`] (HTTP POST through a durable on-disk spool). Each has a serde config
+//!   struct; [`SinkConfig`] is the tagged union a config file lists (`[[outputs]]`) and
+//!   [`SinkConfig::build`] makes the sink.
 //! * [`Metrics`]: lock-free counters, gauges and a latency histogram the agent updates from
 //!   its hot thread; [`MetricsServer`] serves them in Prometheus text format.
-//! * [`StatusServer`] / [`status_client`]: one JSON snapshot of the running agent over a
-//!   unix socket (mode 0600), for `ward status`.
+//! * [`StatusServer`] / [`status_client`] / [`format_status`]: one JSON snapshot of the
+//!   running agent over a unix socket (mode 0600), for `ward status`.
+//!
+//! Every event is stamped once when emitted ([`Stamped`]: id and time), so the ECS
+//! `event.id`, the syslog `id` parameter and the webhook's `X-Ward-Event-Id` agree; an
+//! incident's id is its own.
+//!
+//! Wiring, as the agent does it:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ward_outputs::*;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let configs: Vec<SinkConfig> = vec![];
+//! let metrics = Arc::new(Metrics::new());
+//! metrics.set_sensor("fanotify");
+//! let ctx = SinkContext::new("/var/lib/ward");
+//! let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(JsonLines::new(std::io::stdout()))];
+//! sinks.extend(SinkConfig::build_all(&configs, &ctx)?);
+//! let outputs = Outputs::start_with(
+//!     sinks,
+//!     OutputOptions { metrics: Some(metrics.clone()), ..OutputOptions::default() },
+//! );
+//! let _scrape = MetricsServer::start("127.0.0.1:9477", metrics.clone())?;
+//! let m = metrics.clone();
+//! let _status = StatusServer::start("/var/lib/ward/status.sock", move || {
+//!     let mut s = StatusSnapshot::new(&m);
+//!     s.protected_paths = vec!["/srv/share".into()];
+//!     s
+//! })?;
+//! let emitter = outputs.emitter(); // clone into any thread
+//! // hot thread: metrics.perm_answer(PermAnswer::Allow, latency); metrics.event(EventKind::Open);
+//! emitter.emit(ward_model::AgentEvent::Stopped(ward_model::Stopped {}));
+//! metrics.set_up(false);
+//! let report = outputs.close(); // stopped reached every sink
+//! # let _ = report; Ok(()) }
+//! ```
 //!
 //! A sink must never make the agent wait: the agent calls sinks from its output thread,
 //! never from the thread that answers permission events, and a slow or unreachable
