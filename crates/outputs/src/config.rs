@@ -127,7 +127,7 @@ impl SinkConfig {
     }
 
     /// Make the sink (opens files, resolves addresses, resumes a webhook spool). Errors
-    /// are [`SinkError::Config`] with what to change.
+    /// are [`crate::SinkError::Config`] with what to change.
     pub fn build(&self, ctx: &SinkContext) -> Result<Box<dyn crate::Sink>, crate::SinkError> {
         Ok(match self {
             SinkConfig::Stdout(c) => match c.format {
