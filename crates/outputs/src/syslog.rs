@@ -20,7 +20,7 @@ use crate::{Sink, SinkError};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::PathBuf;
@@ -413,6 +413,33 @@ impl SyslogSink {
         }
     }
 
+    /// Whether a stream connection was closed by the receiver (a restarted receiver):
+    /// writing into it would "succeed" into the socket buffer and then be lost.
+    fn peer_closed(conn: &Conn) -> bool {
+        let mut b = [0u8; 1];
+        match conn {
+            Conn::Tcp(s) => {
+                if s.set_nonblocking(true).is_err() {
+                    return false;
+                }
+                let closed = matches!(s.peek(&mut b), Ok(0));
+                let _ = s.set_nonblocking(false);
+                closed
+            }
+            Conn::UnixStream(s) => {
+                // No peek on stable: a non-blocking read of a receiver that never sends
+                // returns WouldBlock while open and 0 at EOF.
+                if s.set_nonblocking(true).is_err() {
+                    return false;
+                }
+                let closed = matches!((&*s).read(&mut b), Ok(0));
+                let _ = s.set_nonblocking(false);
+                closed
+            }
+            _ => false,
+        }
+    }
+
     fn write(conn: &mut Conn, msg: &[u8]) -> std::io::Result<()> {
         match conn {
             Conn::Udp(s) => s.send(msg).map(|_| ()),
@@ -434,6 +461,10 @@ impl SyslogSink {
     fn drain(&mut self) -> Result<(), SinkError> {
         if self.backlog.is_empty() {
             return Ok(());
+        }
+        if self.conn.as_ref().is_some_and(Self::peer_closed) {
+            self.conn = None;
+            self.next_try = None; // reconnect at once: the receiver is probably back
         }
         if self.conn.is_none() {
             if let Some(t) = self.next_try {
@@ -523,7 +554,6 @@ impl Sink for SyslogSink {
 mod tests {
     use super::*;
     use crate::testutil;
-    use std::io::Read;
     use std::net::TcpListener;
     use std::os::unix::net::UnixListener;
     use syslog_loose::{parse_message_with_year_exact, Message, ProcId, Variant};
@@ -657,6 +687,46 @@ mod tests {
         for (m, ev) in msgs.iter().zip(&events) {
             check(m, ev);
         }
+    }
+
+    #[test]
+    fn a_receiver_that_closes_the_connection_loses_nothing() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let mut sink = SyslogSink::new(&cfg(SyslogTransport::Tcp, addr), ctx()).unwrap();
+        let events = testutil::all_events();
+        sink.send(&events[0]).unwrap();
+        let read_one = |conn: &mut TcpStream| {
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut data = vec![0u8; 65536];
+            let n = conn.read(&mut data).unwrap();
+            frames(&data[..n])
+        };
+        listener.set_nonblocking(true).unwrap();
+        let accept = || {
+            let t0 = Instant::now();
+            loop {
+                match listener.accept() {
+                    Ok((c, _)) => {
+                        c.set_nonblocking(false).unwrap();
+                        return c;
+                    }
+                    Err(_) if t0.elapsed() < Duration::from_secs(5) => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Err(e) => panic!("no (re)connection: {e}"),
+                }
+            }
+        };
+        let mut c1 = accept();
+        assert_eq!(read_one(&mut c1).len(), 1);
+        drop(c1); // the receiver restarts its connection handling
+        std::thread::sleep(Duration::from_millis(50));
+        sink.send(&events[1]).unwrap();
+        let mut c2 = accept();
+        let msgs = read_one(&mut c2);
+        assert_eq!(msgs.len(), 1);
+        check(&msgs[0], &events[1]);
     }
 
     #[test]
