@@ -7,7 +7,7 @@ use crate::{Sink, SinkError};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use ward_model::AgentEvent;
@@ -25,6 +25,10 @@ pub struct OutputOptions {
     pub error_log_interval: Duration,
     /// Where to count queue depth, drops, per-sink results and incidents.
     pub metrics: Option<Arc<Metrics>>,
+    /// The longest [`Outputs::close`] waits for the sinks (delivery of what is queued
+    /// plus flushes). A sink stuck past it (e.g. stdout to a reader that stopped reading)
+    /// is left behind, with an error naming it, so the agent can still exit. Default 15 s.
+    pub close_timeout: Duration,
 }
 
 impl Default for OutputOptions {
@@ -34,6 +38,7 @@ impl Default for OutputOptions {
             poll_interval: Duration::from_millis(500),
             error_log_interval: Duration::from_secs(30),
             metrics: None,
+            close_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -62,6 +67,8 @@ struct Shared {
     t0: Instant,
     log_every: Duration,
     metrics: Option<Arc<Metrics>>,
+    /// The sink being called now (for the close timeout's message).
+    current: Mutex<String>,
 }
 
 /// A clonable, `Send` handle that emits events into the runner's queue. It never blocks.
@@ -136,7 +143,9 @@ impl Emitter {
 /// The running outputs: an output thread and the sinks it owns.
 pub struct Outputs {
     emitter: Emitter,
-    thread: Option<JoinHandle<OutputsReport>>,
+    thread: Option<JoinHandle<()>>,
+    done: Option<Receiver<OutputsReport>>,
+    close_timeout: Duration,
 }
 
 impl Outputs {
@@ -158,6 +167,7 @@ impl Outputs {
             t0: Instant::now(),
             log_every: opts.error_log_interval,
             metrics: opts.metrics.clone(),
+            current: Mutex::new(String::new()),
         });
         let slots: Vec<Slot> = sinks
             .into_iter()
@@ -172,9 +182,13 @@ impl Outputs {
             })
             .collect();
         let sh = shared.clone();
+        let close_timeout = opts.close_timeout;
+        let (done_tx, done) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("ward-outputs".into())
-            .spawn(move || run(rx, slots, sh, opts));
+            .spawn(move || {
+                let _ = done_tx.send(run(rx, slots, sh, opts));
+            });
         let thread = match thread {
             Ok(t) => Some(t),
             Err(e) => {
@@ -186,6 +200,8 @@ impl Outputs {
         Outputs {
             emitter: Emitter { tx, shared },
             thread,
+            done: Some(done),
+            close_timeout,
         }
     }
 
@@ -206,21 +222,57 @@ impl Outputs {
     }
 
     fn close_inner(&mut self) -> OutputsReport {
-        let Some(thread) = self.thread.take() else {
+        let sh = self.emitter.shared.clone();
+        let dropped = || sh.dropped.load(Ordering::Relaxed);
+        let (Some(thread), Some(done)) = (self.thread.take(), self.done.take()) else {
             return OutputsReport {
-                dropped: self.emitter.shared.dropped.load(Ordering::Relaxed),
+                dropped: dropped(),
                 ..OutputsReport::default()
             };
         };
-        self.emitter.shared.closed.store(true, Ordering::Release);
-        // Blocks only while the queue is full, i.e. until the output thread takes one.
-        let _ = self.emitter.tx.send(Msg::Close);
-        let mut report = thread.join().unwrap_or_else(|_| {
-            tracing::error!("the output thread panicked; some events may not have been output");
-            OutputsReport::default()
-        });
-        report.dropped = self.emitter.shared.dropped.load(Ordering::Relaxed);
-        report
+        sh.closed.store(true, Ordering::Release);
+        let deadline = Instant::now() + self.close_timeout;
+        let stuck = || {
+            let name = sh.current.lock().map(|n| n.clone()).unwrap_or_default();
+            tracing::error!(
+                "output `{name}` is stuck: ward exits without waiting for it (events still \
+                 queued for the outputs are lost; a webhook's spool keeps its events)"
+            );
+            OutputsReport {
+                dropped: dropped(),
+                ..OutputsReport::default()
+            }
+        };
+        let mut close = Msg::Close;
+        loop {
+            match self.emitter.tx.try_send(close) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => break,
+                Err(TrySendError::Full(m)) => {
+                    if Instant::now() >= deadline {
+                        return stuck();
+                    }
+                    close = m;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match done.recv_timeout(left) {
+            Ok(mut report) => {
+                let _ = thread.join();
+                report.dropped = dropped();
+                report
+            }
+            Err(RecvTimeoutError::Timeout) => stuck(),
+            Err(RecvTimeoutError::Disconnected) => {
+                let _ = thread.join();
+                tracing::error!("the output thread panicked; some events may not have been output");
+                OutputsReport {
+                    dropped: dropped(),
+                    ..OutputsReport::default()
+                }
+            }
+        }
     }
 }
 
@@ -284,6 +336,12 @@ impl Slot {
     }
 }
 
+fn set_current(sh: &Shared, name: &str) {
+    if let Ok(mut c) = sh.current.lock() {
+        name.clone_into(&mut c);
+    }
+}
+
 fn run(
     rx: Receiver<Msg>,
     mut slots: Vec<Slot>,
@@ -299,6 +357,7 @@ fn run(
             }
         }
         for slot in slots.iter_mut() {
+            set_current(&sh, &slot.name);
             let ok = slot.call("delivery", opts.error_log_interval, |s| s.send_stamped(&ev));
             if ok {
                 slot.delivered += 1;
@@ -320,6 +379,7 @@ fn run(
         }
         if last_poll.elapsed() >= opts.poll_interval {
             for slot in slots.iter_mut() {
+                set_current(&sh, &slot.name);
                 slot.call("retry", opts.error_log_interval, |s| s.poll());
             }
             last_poll = Instant::now();
@@ -332,6 +392,7 @@ fn run(
         }
     }
     for slot in slots.iter_mut() {
+        set_current(&sh, &slot.name);
         slot.call("flush", opts.error_log_interval, |s| s.flush());
     }
     OutputsReport {
@@ -515,6 +576,28 @@ mod tests {
         assert_eq!(lf.lock().unwrap().events.len(), 11);
         assert_eq!(lp.lock().unwrap().events.len(), 3);
         assert!(lg.lock().unwrap().flushed);
+    }
+
+    #[test]
+    fn close_gives_up_on_a_stuck_sink() {
+        let (mut stuck, _log) = Recorder::new("stuck");
+        stuck.delay = Duration::from_secs(3);
+        let out = Outputs::start_with(
+            vec![Box::new(stuck)],
+            OutputOptions {
+                close_timeout: Duration::from_millis(300),
+                ..OutputOptions::default()
+            },
+        );
+        out.emit(AgentEvent::Stopped(Stopped {}));
+        let t0 = Instant::now();
+        let report = out.close();
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "close waited {:?}",
+            t0.elapsed()
+        );
+        assert!(report.sinks.is_empty());
     }
 
     #[test]
