@@ -27,12 +27,14 @@
 //!   table and the chains evidence flows up; `evidence`: what a process node holds;
 //!   `files`: the compact file table; `naming`: extensions;
 //! * [`stats`]: byte statistics (entropy, chi-square, "looks random", "looks armoured");
+//! * [`decode`]: verifying decoders (deflate, zlib, gzip prefixes; armour);
 //! * [`sniff`]: format detection with light validation, encrypted containers;
 //! * [`profile`]: the compact per-file content summary the engine keeps.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod config;
+pub mod decode;
 pub mod engine;
 pub mod event;
 mod evidence;

@@ -1,0 +1,486 @@
+//! Verifying decoders: is this really a compressed stream, and what does it decode to?
+//!
+//! "Verifiable compression is not encryption": a valid deflate, zlib or gzip stream is
+//! compression whatever its entropy, while ciphertext behind a copied gzip header is not.
+//! [`inflate_prefix`] decodes a *prefix* of a raw deflate stream (the sampled head ends
+//! somewhere inside the file): running out of input is fine, any structural error
+//! (reserved block type, bad stored length, over-subscribed or incomplete Huffman code,
+//! invalid symbol, distance before the start of the output) is not. Random bytes fail within
+//! a few dozen bytes with overwhelming probability. The decoded bytes are counted into a
+//! [`Histogram`] so the caller can judge *them* (a "stored" deflate block full of ciphertext
+//! is a valid stream of random bytes).
+//!
+//! The decoder follows the structure of zlib's `puff.c` (canonical Huffman codes decoded
+//! bit by bit); it is total (never panics, never reads out of bounds) and bounded: at most
+//! [`MAX_INPUT`] input bytes and [`MAX_OUTPUT`] output bytes are processed per call.
+
+use crate::stats::Histogram;
+
+/// Input bytes examined at most (a prefix this long is plenty to tell a stream from noise).
+pub const MAX_INPUT: usize = 8192;
+/// Output bytes produced at most.
+pub const MAX_OUTPUT: usize = 65_536;
+/// Decoded bytes counted into [`Inflated::hist`].
+pub const HIST_BYTES: usize = 8192;
+
+/// Result of decoding a stream prefix.
+#[derive(Clone, Debug)]
+pub struct Inflated {
+    /// No structural error before the input (or the output budget) ran out.
+    pub ok: bool,
+    /// The final block ended (the whole stream was in the input).
+    pub done: bool,
+    /// Input bytes consumed (whole bytes, rounded up), headers included.
+    pub consumed: usize,
+    /// Input bytes offered (headers included).
+    pub input: usize,
+    /// Output bytes produced.
+    pub produced: usize,
+    /// Histogram of the first [`HIST_BYTES`] decoded bytes.
+    pub hist: Histogram,
+}
+
+impl Inflated {
+    /// A verified stream: no error, and enough of it decoded to mean something: at least
+    /// `min_input` bytes of input (or all of it), or a stream that ended after at least 64
+    /// bytes or just before the end of the input (room for a zlib or gzip trailer). A
+    /// random "stream" that ends after a few bytes in the middle of the data is not one.
+    pub fn verified(&self, min_input: usize) -> bool {
+        self.ok
+            && (self.consumed >= min_input.min(self.input)
+                || (self.done
+                    && (self.consumed >= 64 || self.input.saturating_sub(self.consumed) <= 12)))
+    }
+
+    /// The decoded bytes look like ciphertext (random or armoured).
+    pub fn payload_random(&self) -> bool {
+        self.hist.looks_random() || self.hist.looks_armoured()
+    }
+}
+
+#[derive(Debug)]
+enum Stop {
+    /// Input ran out (fine for a prefix).
+    Eof,
+    /// Structural error.
+    Bad,
+    /// Output budget reached.
+    Full,
+}
+
+struct Bits<'a> {
+    data: &'a [u8],
+    pos: usize,
+    buf: u64,
+    cnt: u32,
+}
+
+impl Bits<'_> {
+    fn need(&mut self, n: u32) -> Result<(), Stop> {
+        while self.cnt < n {
+            let Some(&b) = self.data.get(self.pos) else {
+                return Err(Stop::Eof);
+            };
+            self.pos += 1;
+            self.buf |= (b as u64) << self.cnt;
+            self.cnt += 8;
+        }
+        Ok(())
+    }
+    fn bits(&mut self, n: u32) -> Result<u32, Stop> {
+        if n == 0 {
+            return Ok(0);
+        }
+        self.need(n)?;
+        let v = (self.buf & ((1u64 << n) - 1)) as u32;
+        self.buf >>= n;
+        self.cnt -= n;
+        Ok(v)
+    }
+    fn align(&mut self) {
+        let r = self.cnt % 8;
+        self.buf >>= r;
+        self.cnt -= r;
+    }
+}
+
+const MAXBITS: usize = 15;
+
+struct Huffman {
+    count: [u16; MAXBITS + 1],
+    symbol: [u16; 288],
+}
+
+impl Huffman {
+    /// Build from code lengths. Returns the number of unused codes (0: complete), or None
+    /// when over-subscribed.
+    fn build(&mut self, lengths: &[u8]) -> Option<i32> {
+        self.count = [0; MAXBITS + 1];
+        for &l in lengths {
+            self.count[l as usize & 15] += 1;
+        }
+        if self.count[0] as usize == lengths.len() {
+            return Some(0);
+        }
+        let mut left: i32 = 1;
+        for len in 1..=MAXBITS {
+            left <<= 1;
+            left -= self.count[len] as i32;
+            if left < 0 {
+                return None;
+            }
+        }
+        let mut offs = [0u16; MAXBITS + 1];
+        for len in 1..MAXBITS {
+            offs[len + 1] = offs[len] + self.count[len];
+        }
+        for (sym, &l) in lengths.iter().enumerate() {
+            if l != 0 {
+                let o = &mut offs[l as usize & 15];
+                if let Some(s) = self.symbol.get_mut(*o as usize) {
+                    *s = sym as u16;
+                }
+                *o += 1;
+            }
+        }
+        Some(left)
+    }
+
+    fn decode(&self, s: &mut Bits) -> Result<u16, Stop> {
+        let mut code: i32 = 0;
+        let mut first: i32 = 0;
+        let mut index: i32 = 0;
+        for len in 1..=MAXBITS {
+            code |= s.bits(1)? as i32;
+            let count = self.count[len] as i32;
+            if code - count < first {
+                return self
+                    .symbol
+                    .get((index + (code - first)) as usize)
+                    .copied()
+                    .ok_or(Stop::Bad);
+            }
+            index += count;
+            first += count;
+            first <<= 1;
+            code <<= 1;
+        }
+        Err(Stop::Bad)
+    }
+}
+
+const LBASE: [u16; 29] = [
+    3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
+    163, 195, 227, 258,
+];
+const LEXT: [u8; 29] = [
+    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
+];
+const DBASE: [u16; 30] = [
+    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
+    2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
+];
+const DEXT: [u8; 30] = [
+    0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
+    13,
+];
+
+struct Out {
+    buf: Vec<u8>,
+}
+
+impl Out {
+    fn push(&mut self, b: u8) -> Result<(), Stop> {
+        if self.buf.len() >= MAX_OUTPUT {
+            return Err(Stop::Full);
+        }
+        self.buf.push(b);
+        Ok(())
+    }
+}
+
+fn codes(s: &mut Bits, out: &mut Out, len: &Huffman, dist: &Huffman) -> Result<(), Stop> {
+    loop {
+        let sym = len.decode(s)?;
+        match sym {
+            0..=255 => out.push(sym as u8)?,
+            256 => return Ok(()),
+            _ => {
+                let i = (sym - 257) as usize;
+                if i >= 29 {
+                    return Err(Stop::Bad);
+                }
+                let n = LBASE[i] as usize + s.bits(LEXT[i] as u32)? as usize;
+                let d = dist.decode(s)? as usize;
+                if d >= 30 {
+                    return Err(Stop::Bad);
+                }
+                let back = DBASE[d] as usize + s.bits(DEXT[d] as u32)? as usize;
+                if back > out.buf.len() {
+                    return Err(Stop::Bad);
+                }
+                for _ in 0..n {
+                    let b = out.buf[out.buf.len() - back];
+                    out.push(b)?;
+                }
+            }
+        }
+    }
+}
+
+fn stored(s: &mut Bits, out: &mut Out) -> Result<(), Stop> {
+    s.align();
+    let len = s.bits(16)?;
+    let nlen = s.bits(16)?;
+    if len != !nlen & 0xffff {
+        return Err(Stop::Bad);
+    }
+    for _ in 0..len {
+        let b = s.bits(8)? as u8;
+        out.push(b)?;
+    }
+    Ok(())
+}
+
+fn fixed(s: &mut Bits, out: &mut Out, h: &mut (Huffman, Huffman)) -> Result<(), Stop> {
+    let mut l = [0u8; 288];
+    l[..144].fill(8);
+    l[144..256].fill(9);
+    l[256..280].fill(7);
+    l[280..].fill(8);
+    h.0.build(&l);
+    h.1.build(&[5u8; 30]);
+    codes(s, out, &h.0, &h.1)
+}
+
+fn dynamic(s: &mut Bits, out: &mut Out, h: &mut (Huffman, Huffman)) -> Result<(), Stop> {
+    const ORDER: [usize; 19] = [
+        16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
+    ];
+    let nlen = s.bits(5)? as usize + 257;
+    let ndist = s.bits(5)? as usize + 1;
+    let ncode = s.bits(4)? as usize + 4;
+    if nlen > 286 || ndist > 30 {
+        return Err(Stop::Bad);
+    }
+    let mut lengths = [0u8; 320];
+    for &o in ORDER.iter().take(ncode) {
+        lengths[o] = s.bits(3)? as u8;
+    }
+    if h.0.build(&lengths[..19]) != Some(0) {
+        return Err(Stop::Bad);
+    }
+    let mut i = 0;
+    while i < nlen + ndist {
+        let sym = h.0.decode(s)?;
+        if sym < 16 {
+            lengths[i] = sym as u8;
+            i += 1;
+            continue;
+        }
+        let (val, rep) = match sym {
+            16 => {
+                if i == 0 {
+                    return Err(Stop::Bad);
+                }
+                (lengths[i - 1], 3 + s.bits(2)? as usize)
+            }
+            17 => (0, 3 + s.bits(3)? as usize),
+            _ => (0, 11 + s.bits(7)? as usize),
+        };
+        if i + rep > nlen + ndist {
+            return Err(Stop::Bad);
+        }
+        lengths[i..i + rep].fill(val);
+        i += rep;
+    }
+    if lengths[256] == 0 {
+        return Err(Stop::Bad);
+    }
+    let (lens, dists) = lengths[..nlen + ndist].split_at(nlen);
+    // An incomplete code is only allowed for a single code of length 1 (as in puff).
+    match h.0.build(lens) {
+        Some(0) => {}
+        Some(_) if nlen as u16 == h.0.count[0] + h.0.count[1] => {}
+        _ => return Err(Stop::Bad),
+    }
+    match h.1.build(dists) {
+        Some(0) => {}
+        Some(_) if ndist as u16 == h.1.count[0] + h.1.count[1] => {}
+        _ => return Err(Stop::Bad),
+    }
+    let (a, b) = (&h.0, &h.1);
+    codes(s, out, a, b)
+}
+
+fn new_huffman() -> Huffman {
+    Huffman {
+        count: [0; MAXBITS + 1],
+        symbol: [0; 288],
+    }
+}
+
+/// Decode a prefix of a raw deflate stream (RFC 1951). See the module documentation.
+pub fn inflate_prefix(input: &[u8]) -> Inflated {
+    let input = &input[..input.len().min(MAX_INPUT)];
+    let mut s = Bits {
+        data: input,
+        pos: 0,
+        buf: 0,
+        cnt: 0,
+    };
+    let mut out = Out { buf: Vec::new() };
+    let mut h = (new_huffman(), new_huffman());
+    let mut done = false;
+    let res = loop {
+        let last = match s.bits(1) {
+            Ok(b) => b,
+            Err(e) => break Err(e),
+        };
+        let r = match s.bits(2) {
+            Ok(0) => stored(&mut s, &mut out),
+            Ok(1) => fixed(&mut s, &mut out, &mut h),
+            Ok(2) => dynamic(&mut s, &mut out, &mut h),
+            Ok(_) => Err(Stop::Bad),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            break Err(e);
+        }
+        if last == 1 {
+            done = true;
+            break Ok(());
+        }
+    };
+    let ok = !matches!(res, Err(Stop::Bad));
+    Inflated {
+        ok,
+        done,
+        consumed: s.pos,
+        input: input.len(),
+        produced: out.buf.len(),
+        hist: Histogram::of(&out.buf[..out.buf.len().min(HIST_BYTES)]),
+    }
+}
+
+/// Is `h[0..2]` a plausible zlib header (deflate, window ≤ 32 KiB, check bits, no preset
+/// dictionary)?
+pub fn zlib_header(h: &[u8]) -> bool {
+    match (h.first(), h.get(1)) {
+        (Some(&cmf), Some(&flg)) => {
+            cmf & 0x0f == 8
+                && cmf >> 4 <= 7
+                && (cmf as u16 * 256 + flg as u16).is_multiple_of(31)
+                && flg & 0x20 == 0
+        }
+        _ => false,
+    }
+}
+
+/// Decode a prefix of a zlib stream (RFC 1950); `None` when the header is not zlib.
+pub fn zlib_prefix(input: &[u8]) -> Option<Inflated> {
+    if !zlib_header(input) {
+        return None;
+    }
+    let mut r = inflate_prefix(&input[2..]);
+    r.consumed += 2;
+    r.input += 2;
+    Some(r)
+}
+
+/// Offset of the deflate data in a gzip member (RFC 1952), `None` when the header is not
+/// gzip or runs past `h`.
+pub fn gzip_data_offset(h: &[u8]) -> Option<usize> {
+    if h.len() < 10 || h[0] != 0x1f || h[1] != 0x8b || h[2] != 8 || h[3] & 0xe0 != 0 {
+        return None;
+    }
+    let flg = h[3];
+    let mut p = 10usize;
+    if flg & 4 != 0 {
+        let x = h.get(p..p + 2)?;
+        p += 2 + u16::from_le_bytes([x[0], x[1]]) as usize;
+    }
+    for bit in [8u8, 16] {
+        if flg & bit != 0 {
+            p += h.get(p..)?.iter().position(|&b| b == 0)? + 1;
+        }
+    }
+    if flg & 2 != 0 {
+        p += 2;
+    }
+    (p <= h.len()).then_some(p)
+}
+
+/// Decode a prefix of a gzip member; `None` when the header is not gzip.
+pub fn gzip_prefix(input: &[u8]) -> Option<Inflated> {
+    let p = gzip_data_offset(input)?;
+    let mut r = inflate_prefix(&input[p..]);
+    r.consumed += p;
+    r.input += p;
+    Some(r)
+}
+
+/// Find a verified zlib or gzip stream that starts in `h` at or after `from` and runs to
+/// the end of `h` (or ends cleanly), decoding to something that is not ciphertext. Returns
+/// its offset. At most `max_tries` candidate offsets are decoded.
+pub fn find_stream(h: &[u8], from: usize, max_tries: usize) -> Option<usize> {
+    let mut tries = 0;
+    let end = h.len().saturating_sub(16);
+    let mut i = from;
+    while i < end && tries < max_tries {
+        let r = if zlib_header(&h[i..]) {
+            zlib_prefix(&h[i..])
+        } else if h[i] == 0x1f && h.get(i + 1) == Some(&0x8b) {
+            gzip_prefix(&h[i..])
+        } else {
+            None
+        };
+        if let Some(r) = r {
+            tries += 1;
+            let rest = h.len() - i;
+            if r.verified(rest.min(256)) && !r.payload_random() {
+                return Some(i);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_and_fixed_blocks() {
+        // A final stored block "abc".
+        let s = [0x01, 0x03, 0x00, 0xfc, 0xff, b'a', b'b', b'c'];
+        let r = inflate_prefix(&s);
+        assert!(r.ok && r.done, "{r:?}");
+        assert_eq!(r.produced, 3);
+        // Fixed-Huffman "a" (zlib's deflate of "a": 4b 04 00).
+        let r = inflate_prefix(&[0x4b, 0x04, 0x00]);
+        assert!(r.ok && r.done && r.produced == 1, "{r:?}");
+        // Reserved block type.
+        assert!(!inflate_prefix(&[0x07, 0, 0]).ok);
+        // Bad stored length check.
+        assert!(!inflate_prefix(&[0x01, 0x03, 0x00, 0xfc, 0xfe]).ok);
+        // Truncated input is fine.
+        let r = inflate_prefix(&s[..6]);
+        assert!(r.ok && !r.done);
+    }
+
+    #[test]
+    fn headers() {
+        assert!(zlib_header(&[0x78, 0x9c]));
+        assert!(!zlib_header(&[0x78, 0x9d]));
+        assert_eq!(
+            gzip_data_offset(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0]),
+            Some(10)
+        );
+        assert_eq!(
+            gzip_data_offset(&[0x1f, 0x8b, 8, 8, 0, 0, 0, 0, 0, 3]),
+            None
+        );
+    }
+}
