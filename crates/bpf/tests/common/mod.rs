@@ -146,6 +146,10 @@ impl Netns {
                 .iter()
                 .map(|a| {
                     let l = TcpListener::bind(a).unwrap_or_else(|e| panic!("bind {a}: {e}"));
+                    // A deep accept queue (listen() again updates the backlog), so that a
+                    // burst never finds it full while this thread waits for a core.
+                    let backlog = nix::sys::socket::Backlog::MAXCONN;
+                    nix::sys::socket::listen(&l, backlog).expect("listen");
                     l.set_nonblocking(true).unwrap();
                     l
                 })
@@ -154,17 +158,19 @@ impl Netns {
             let deadline = Instant::now() + Duration::from_secs(600);
             let mut held = Vec::new();
             while !stop2.load(Ordering::Relaxed) && Instant::now() < deadline {
-                let mut any = false;
+                // Wake at once on a new connection (a full accept queue would drop SYNs and
+                // turn a connect into a 1 s retransmission).
+                let mut fds: Vec<nix::poll::PollFd> = ls
+                    .iter()
+                    .map(|l| nix::poll::PollFd::new(l.as_fd(), nix::poll::PollFlags::POLLIN))
+                    .collect();
+                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(20u16));
                 for l in &ls {
                     while let Ok((s, _)) = l.accept() {
                         if hold {
                             held.push(s);
                         }
-                        any = true;
                     }
-                }
-                if !any {
-                    std::thread::sleep(Duration::from_micros(500));
                 }
             }
         });
