@@ -1,21 +1,10 @@
 //! `ward`: ransomware early warning, containment and rollback for Linux servers.
 //!
-//! This binary is a thin command-line layer over the crates in `crates/`:
-//! `ward-sensor` (fanotify + process attribution) → `ward-engine` (pure detection) →
-//! `ward-response` (freeze/kill) → `ward-store` (incidents); `ward-sim` provides the safe
-//! attack simulator and scratch filesystems for `simulate`, `demo` and the tests.
-
-mod bench;
-mod config;
-mod decoys;
-mod demo;
-mod eval;
-mod output;
-mod protect;
-mod replay;
-mod restore;
-mod vaultd;
-mod watchdog;
+//! This binary only parses arguments and dispatches. The data path lives in the crates
+//! (see the README's crate map): `ward-sensor` (event sources) → `ward-engine` (pure
+//! detection) → `ward-agent` (policy, preservation, containment) → `ward-response` /
+//! `ward-vault` → `ward-store` → `ward-outputs`; `ward-lab` is the simulator, eval, bench
+//! and demo.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -94,13 +83,13 @@ enum Cmd {
     /// DIR/.ward-sim.json) and never follows symlinks. Create the scratch corpus first
     /// with --init (in a separate step, so the files pre-exist the attack, as real data
     /// does).
-    Simulate(SimArgs),
+    Simulate(ward_lab::cli::SimArgs),
     /// Show ward at work on a scratch filesystem: corpus, protection, attack, containment.
     Demo,
     /// Score ward against every simulator profile on fresh scratch filesystems (root).
-    Eval(eval::EvalArgs),
+    Eval(ward_lab::eval::EvalArgs),
     /// Measure ward's overhead on file-heavy work against no protection, in the same run (root).
-    Bench(bench::BenchArgs),
+    Bench(ward_lab::bench::BenchArgs),
     /// Run the engine offline over a trace recorded with `ward protect --record`.
     Replay {
         /// Trace file (JSON lines).
@@ -119,6 +108,15 @@ enum Cmd {
 pub struct ExitError {
     pub code: u8,
     pub msg: String,
+}
+
+impl From<ward_agent::AgentError> for ExitError {
+    fn from(e: ward_agent::AgentError) -> ExitError {
+        ExitError {
+            code: e.exit_code(),
+            msg: e.to_string(),
+        }
+    }
 }
 
 impl ExitError {
@@ -168,7 +166,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), ExitError> {
     if matches!(cli.cmd, Cmd::Demo | Cmd::Eval(_) | Cmd::Bench(_)) {
         // These mount scratch filesystems: an interrupted run must not leave them behind.
-        ward_sim::scratchfs::cleanup_on_signals();
+        ward_lab::scratchfs::cleanup_on_signals();
     }
     match cli.cmd {
         Cmd::Protect {
@@ -177,166 +175,37 @@ fn run(cli: Cli) -> Result<(), ExitError> {
             json,
             record,
             paths,
-        } => protect::run(protect::ProtectOptions {
-            paths,
-            state_dir,
-            config,
-            json,
-            record,
-        }),
-        Cmd::Incidents { state_dir, json } => incidents(&state_dir, json),
+        } => {
+            let cfg =
+                ward_agent::settings::Config::load(config.as_deref()).map_err(ExitError::usage)?;
+            let mut sinks: Vec<Box<dyn ward_outputs::Sink>> = Vec::new();
+            if json {
+                sinks.push(Box::new(ward_outputs::JsonLines::new(std::io::stdout())));
+            }
+            Ok(ward_agent::protect::run(
+                ward_agent::protect::ProtectOptions {
+                    paths,
+                    state_dir,
+                    cfg,
+                    sinks,
+                    record,
+                },
+            )?)
+        }
+        Cmd::Incidents { state_dir, json } => Ok(ward_agent::report::incidents(&state_dir, json)?),
         Cmd::Restore {
             state_dir,
             dry_run,
             id,
-        } => restore::run(&state_dir, &id, dry_run),
-        Cmd::Simulate(a) => simulate(a),
-        Cmd::Demo => demo::run(),
-        Cmd::Eval(a) => eval::run(a),
-        Cmd::Bench(a) => bench::run(a),
-        Cmd::Replay { file, json } => replay::run(&file, json),
+        } => Ok(ward_agent::restore::run(&state_dir, &id, dry_run)?),
+        Cmd::Simulate(a) => Ok(ward_lab::cli::simulate(a)?),
+        Cmd::Demo => Ok(ward_lab::demo::run()?),
+        Cmd::Eval(a) => Ok(ward_lab::eval::run(a)?),
+        Cmd::Bench(a) => Ok(ward_lab::bench::run(a)?),
+        Cmd::Replay { file, json } => Ok(ward_agent::report::replay(&file, json)?),
         Cmd::Watchdog { pid } => {
-            let code = watchdog::run(pid);
+            let code = ward_agent::watchdog::run(pid);
             std::process::exit(code);
         }
     }
-}
-
-fn incidents(state_dir: &std::path::Path, json: bool) -> Result<(), ExitError> {
-    if !state_dir.join("ward.db").exists() {
-        if json {
-            return Ok(());
-        }
-        println!(
-            "No incidents recorded in {} (no database yet).",
-            state_dir.display()
-        );
-        return Ok(());
-    }
-    let store = ward_store::Store::open(state_dir).map_err(|e| ExitError::usage(e.to_string()))?;
-    let list = store
-        .list()
-        .map_err(|e| ExitError::runtime(e.to_string()))?;
-    if json {
-        for i in &list {
-            println!("{}", serde_json::to_string(i).expect("incident serialises"));
-        }
-        return Ok(());
-    }
-    if list.is_empty() {
-        println!("No incidents recorded in {}.", state_dir.display());
-        return Ok(());
-    }
-    println!(
-        "{:<28} {:<20} {:>7} {:>6} {:>9} {:<8} {:<8} PROGRAM",
-        "ID", "DETECTED (UTC)", "PID", "FILES", "CONTAIN", "ACTION", "RESTORE"
-    );
-    for i in &list {
-        println!(
-            "{:<28} {:<20} {:>7} {:>6} {:>7.1}ms {:<8} {:<8} {}",
-            i.id,
-            i.detected_at.format("%Y-%m-%d %H:%M:%S"),
-            i.pid,
-            i.files_damaged,
-            i.contain_ms,
-            i.action,
-            i.restore,
-            if i.cmdline.is_empty() {
-                i.exe.clone()
-            } else {
-                i.cmdline.join(" ")
-            }
-        );
-    }
-    Ok(())
-}
-
-/// Arguments of `ward simulate`.
-#[derive(clap::Args)]
-struct SimArgs {
-    /// Profile name (see --list).
-    profile: Option<String>,
-    /// Scratch directory.
-    #[arg(long)]
-    dir: Option<PathBuf>,
-    /// List the profiles.
-    #[arg(long)]
-    list: bool,
-    /// Create DIR (must not exist or be empty) with a realistic corpus, then exit.
-    #[arg(long)]
-    init: bool,
-    /// Corpus size for --init.
-    #[arg(long, default_value_t = ward_sim::DEFAULT_FILES)]
-    files: usize,
-    /// Corpus seed for --init.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Pause between files, in milliseconds.
-    #[arg(long, default_value_t = 0)]
-    delay_ms: u64,
-    /// Stop after this many files.
-    #[arg(long)]
-    max_files: Option<usize>,
-    /// Print the run report as JSON on stdout.
-    #[arg(long)]
-    json: bool,
-    /// Internal: one fork-per-file child.
-    #[arg(long, hide = true)]
-    child: Option<PathBuf>,
-}
-
-fn simulate(a: SimArgs) -> Result<(), ExitError> {
-    let sim_err = |e: ward_sim::SimError| match e {
-        ward_sim::SimError::Io { .. } | ward_sim::SimError::ToolFailed { .. } => {
-            ExitError::runtime(e.to_string())
-        }
-        _ => ExitError::usage(e.to_string()),
-    };
-    if a.list {
-        println!("{:<20} {:<7} DESCRIPTION", "PROFILE", "KIND");
-        for p in ward_sim::profiles() {
-            println!(
-                "{:<20} {:<7} {}",
-                p.name,
-                format!("{:?}", p.kind).to_lowercase(),
-                p.description
-            );
-        }
-        return Ok(());
-    }
-    let dir = a
-        .dir
-        .ok_or_else(|| ExitError::usage("--dir DIR is required (see ward simulate --help)"))?;
-    if let Some(rel) = a.child {
-        return ward_sim::child_one(&dir, &rel).map_err(sim_err);
-    }
-    if a.init {
-        let m = ward_sim::init_corpus(&dir, a.files, a.seed).map_err(sim_err)?;
-        eprintln!("created {} files in {}", m.files.len(), dir.display());
-        return Ok(());
-    }
-    let profile = a
-        .profile
-        .ok_or_else(|| ExitError::usage("give a PROFILE (see ward simulate --list)"))?;
-    let opts = ward_sim::RunOptions {
-        delay: std::time::Duration::from_millis(a.delay_ms),
-        max_files: a.max_files,
-        exe: std::env::current_exe().map_err(|e| ExitError::runtime(e.to_string()))?,
-    };
-    let report = ward_sim::run(&profile, &dir, &opts).map_err(sim_err)?;
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("report serialises")
-        );
-    } else {
-        eprintln!(
-            "{}: touched {} file(s), created {}, in {} ms",
-            report.profile,
-            report.files_touched.len(),
-            report.files_created.len(),
-            report.duration_ms
-        );
-    }
-    Ok(())
 }

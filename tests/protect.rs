@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
-use ward_sim::scratchfs::FsKind;
+use ward_lab::scratchfs::FsKind;
 
 /// Each attack: exactly one incident, the attacker killed, at most 5 files touched, and
 /// after the automatic restore every original byte-identical, attacker files quarantined.
@@ -238,7 +238,7 @@ fn full_vault_reports_losses_honestly() {
     let cfg = lab.state.parent().unwrap().join("tiny-vault.toml");
     std::fs::write(&cfg, "vault_max_file_mib = 0\n").unwrap();
     let cfg = cfg.to_string_lossy().into_owned();
-    let mut agent = ward_sim::agent::Agent::start(
+    let mut agent = ward_lab::driver::Ward::start(
         std::path::Path::new(WARD),
         &lab.state,
         &[lab.share.as_path()],

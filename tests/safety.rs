@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use ward_sim::scratchfs::FsKind;
+use ward_lab::scratchfs::FsKind;
 
 fn read_one(lab: &Lab) -> Duration {
     let file = lab.share.join(lab.before.keys().next().unwrap());

@@ -25,9 +25,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use ward_engine::{Engine, Event, Verdict};
-use ward_sim::agent::Agent;
-use ward_sim::scratchfs::{FsKind, ScratchFs};
-use ward_sim::Kind;
+use ward_lab::driver::Ward;
+use ward_lab::scratchfs::{FsKind, ScratchFs};
+use ward_lab::Kind;
 
 /// Corpus size of the recordings (small, so the traces stay small).
 const TRACE_FILES: usize = 16;
@@ -82,7 +82,7 @@ fn expected() -> BTreeMap<String, Value> {
 #[test]
 fn every_profile_has_a_trace() {
     let exp = expected();
-    let missing: Vec<&str> = ward_sim::profiles()
+    let missing: Vec<&str> = ward_lab::profiles()
         .iter()
         .map(|p| p.name)
         .filter(|n| !exp.contains_key(*n) || !traces_dir().join(format!("{n}.jsonl.gz")).exists())
@@ -184,7 +184,7 @@ fn record_one(exe: &Path, name: &str, kind: Kind) -> Result<Value, String> {
     let config = base.join("ward.toml");
     std::fs::write(&config, "vault = false\n").map_err(|e| e.to_string())?;
     let config_arg = config.to_string_lossy().into_owned();
-    let mut agent = Agent::start(
+    let mut agent = Ward::start(
         exe,
         &state,
         &[share.as_path()],
@@ -259,7 +259,7 @@ fn record_traces() {
         .and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default();
     let mut errors = Vec::new();
-    for p in ward_sim::profiles() {
+    for p in ward_lab::profiles() {
         if !only.is_empty() && !only.iter().any(|o| o == p.name) {
             continue;
         }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
-use ward_sim::agent::Agent;
-use ward_sim::scratchfs::{FsKind, ScratchFs};
+use ward_lab::driver::Ward;
+use ward_lab::scratchfs::{FsKind, ScratchFs};
 
 pub const WARD: &str = env!("CARGO_BIN_EXE_ward");
 
@@ -48,7 +48,7 @@ impl Lab {
             "init: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let before = ward_sim::manifest_hashes(&share).unwrap();
+        let before = ward_lab::manifest_hashes(&share).unwrap();
         assert!(before.len() >= 150, "corpus has {} files", before.len());
         Lab {
             fs,
@@ -58,8 +58,8 @@ impl Lab {
         }
     }
 
-    pub fn protect(&self) -> Agent {
-        Agent::start(
+    pub fn protect(&self) -> Ward {
+        Ward::start(
             Path::new(WARD),
             &self.state,
             &[self.share.as_path()],
@@ -82,7 +82,7 @@ impl Lab {
 
     /// Corpus files whose content changed or that are gone.
     pub fn damaged(&self) -> Vec<String> {
-        let now = ward_sim::manifest_hashes(&self.share).unwrap();
+        let now = ward_lab::manifest_hashes(&self.share).unwrap();
         self.before
             .iter()
             .filter(|(k, v)| now.get(*k) != Some(v))

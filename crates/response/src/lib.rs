@@ -11,6 +11,15 @@
 //! Safety: a process is signalled only if it is the root or a descendant of it, and its
 //! start time matches the identity the engine convicted (so a reused pid is never hit).
 //! pid 1, ward itself and ward's ancestors are refused, whatever the caller says.
+//!
+//! The agent talks to responders through the [`Responder`] trait: [`LineageResponder`]
+//! (freeze, then kill a local process tree) is the one here; the SMB client responder
+//! (freeze the client's smbd process, block its address, end its session) implements the
+//! same trait. This crate never decides *whether* to act: the engine and agent do.
+
+#![forbid(unsafe_code)]
+
+pub mod smb;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -19,10 +28,61 @@ use std::time::{Duration, Instant};
 
 /// A process identity: pid and start time (`/proc/PID/stat` field 22). `start == 0`
 /// means "unknown": then only the pid is checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Target {
-    pub pid: u32,
-    pub start: u64,
+pub use ward_model::ProcId as Target;
+use ward_model::{Action, Client, ProcId};
+
+/// What to contain: a convicted lineage, and the SMB client behind it if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subject {
+    /// Root of the lineage (for an SMB client: the smbd process serving it).
+    pub root: ProcId,
+    /// Members the engine knows of (contained too if the root already exited).
+    pub members: Vec<ProcId>,
+    /// The SMB client the lineage serves.
+    pub client: Option<Client>,
+}
+
+/// A way of stopping an attack. `freeze` must be fast (it decides how many more files
+/// the attacker reaches); `finish` may take longer (kill, block, end a session).
+pub trait Responder: Send {
+    /// Short name for logs (`lineage`, `smb-client`).
+    fn name(&self) -> &'static str;
+    /// Whether this responder is the one for `s`.
+    fn handles(&self, s: &Subject) -> bool;
+    /// Stop the subject from doing anything more, at once.
+    fn freeze(&mut self, s: &Subject) -> Containment;
+    /// Finish the containment: with `kill`, end the frozen processes (or the client's
+    /// session); without, leave them frozen. Returns what was done.
+    fn finish(&mut self, s: &Subject, c: &mut Containment, kill: bool) -> Action;
+}
+
+/// Local process lineages: SIGSTOP the tree, then SIGKILL it.
+#[derive(Debug, Default)]
+pub struct LineageResponder;
+
+impl Responder for LineageResponder {
+    fn name(&self) -> &'static str {
+        "lineage"
+    }
+
+    fn handles(&self, _: &Subject) -> bool {
+        true
+    }
+
+    fn freeze(&mut self, s: &Subject) -> Containment {
+        freeze(s.root, &s.members)
+    }
+
+    fn finish(&mut self, _: &Subject, c: &mut Containment, kill: bool) -> Action {
+        if c.frozen.is_empty() {
+            Action::Exited
+        } else if kill {
+            kill_frozen(c);
+            Action::Killed
+        } else {
+            Action::Frozen
+        }
+    }
 }
 
 /// What a containment did.

@@ -97,7 +97,7 @@ pub struct SensorStats {
 /// allows it (fail open).
 pub struct PermRequest {
     fd: Option<OwnedFd>,
-    group: Arc<Fanotify>,
+    group: Option<Arc<Fanotify>>,
     pub proc: ProcId,
     /// The file being opened (`None` when the event was not examined).
     pub stat: Option<ward_sys::fs::Stat>,
@@ -106,6 +106,34 @@ pub struct PermRequest {
 }
 
 impl PermRequest {
+    /// A request that belongs to no fanotify group (for event sources other than the
+    /// kernel's, e.g. replaying a trace in tests): `fd` is the file, if there is one;
+    /// answering it only records the answer in the source.
+    pub fn detached(
+        proc: ProcId,
+        stat: Option<ward_sys::fs::Stat>,
+        path: Option<PathBuf>,
+        fd: Option<OwnedFd>,
+    ) -> PermRequest {
+        PermRequest {
+            fd,
+            group: None,
+            proc,
+            stat,
+            path,
+        }
+    }
+
+    /// Take the file descriptor (the request then counts as answered for the kernel).
+    pub fn take_fd(&mut self) -> Option<OwnedFd> {
+        self.fd.take()
+    }
+
+    /// Whether this request came from a fanotify group (it must be answered to the kernel).
+    pub fn is_kernel(&self) -> bool {
+        self.group.is_some()
+    }
+
     /// A second descriptor for the file being opened (reads through it generate no
     /// fanotify events), for the vault to copy or link from while the opener waits.
     pub fn dup_fd(&self) -> io::Result<OwnedFd> {
@@ -118,9 +146,55 @@ impl PermRequest {
 
 impl Drop for PermRequest {
     fn drop(&mut self) {
-        if let Some(fd) = self.fd.take() {
-            let _ = self.group.respond(fd.as_raw_fd(), true);
+        if let (Some(fd), Some(g)) = (self.fd.take(), &self.group) {
+            let _ = g.respond(fd.as_raw_fd(), true);
         }
+    }
+}
+
+/// A source of observations for the agent: the fanotify [`Sensor`] today, a BPF front end
+/// or a recorded trace (tests) beside it. The agent waits on [`EventSource::fds`], then
+/// drains [`EventSource::read`], and answers every permission request it was handed
+/// through [`EventSource::answer`], exactly once.
+pub trait EventSource {
+    /// Descriptors to poll for readability (may be empty for sources driven by hand).
+    fn fds(&self) -> Vec<BorrowedFd<'_>>;
+    /// Append everything pending, in order, without blocking.
+    fn read(&mut self, out: &mut Vec<Observation>) -> io::Result<()>;
+    /// Answer a permission request.
+    fn answer(&mut self, req: PermRequest, allow: bool);
+    /// Monotonic nanoseconds on the clock of the events' `time`.
+    fn now(&self) -> u64;
+    /// Whether `pid` must never be signalled (ward, its ancestors, pid 1).
+    fn is_protected_pid(&self, pid: u32) -> bool;
+    /// Periodic housekeeping, about once a second.
+    fn tick(&mut self) {}
+    /// Refuse further outbound connections of `pid` where the source can (a worm being
+    /// contained reaches no more hosts). Default: nothing.
+    fn deny_network(&mut self, _pid: u32) {}
+}
+
+impl EventSource for Sensor {
+    fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        Sensor::fds(self)
+    }
+    fn read(&mut self, out: &mut Vec<Observation>) -> io::Result<()> {
+        Sensor::read(self, out)
+    }
+    fn answer(&mut self, req: PermRequest, allow: bool) {
+        Sensor::answer(self, req, allow)
+    }
+    fn now(&self) -> u64 {
+        Sensor::now(self)
+    }
+    fn is_protected_pid(&self, pid: u32) -> bool {
+        Sensor::is_protected_pid(self, pid)
+    }
+    fn tick(&mut self) {
+        Sensor::tick(self)
+    }
+    fn deny_network(&mut self, pid: u32) {
+        self.deny_connects(pid)
     }
 }
 
@@ -188,6 +262,8 @@ pub struct Sensor {
     self_pid: i32,
     buf: Vec<u8>,
     proc_buf: Vec<ProcEvent>,
+    connects: Option<Box<dyn ward_bpf::ConnectSource>>,
+    connect_buf: Vec<ward_bpf::ConnectEvent>,
 }
 
 const CONTENT_MASK: u64 = fan::FAN_OPEN_PERM | fan::FAN_CLOSE_WRITE;
@@ -329,6 +405,8 @@ impl Sensor {
             self_pid: std::process::id() as i32,
             buf: vec![0u8; 64 * 1024],
             proc_buf: Vec::new(),
+            connects: None,
+            connect_buf: Vec::new(),
         })
     }
 
@@ -355,7 +433,7 @@ impl Sensor {
         self.procs.is_protected_pid(pid)
     }
 
-    /// The fds to wait on (content, names, process connector).
+    /// The fds to wait on (content, names, process connector, connections).
     pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
         let mut v = vec![self.content.as_fd()];
         if let Some(n) = &self.names {
@@ -364,7 +442,37 @@ impl Sensor {
         if let Some(c) = &self.procs_conn {
             v.push(c.as_fd());
         }
+        if let Some(fd) = self.connects.as_ref().and_then(|c| c.fd()) {
+            v.push(fd);
+        }
         v
+    }
+
+    /// Watch outbound SMB connections too (BPF cgroup hooks or the procfs fallback):
+    /// they are attributed to processes like file events and delivered as
+    /// [`Op::Connect`].
+    pub fn set_connect_source(&mut self, src: Box<dyn ward_bpf::ConnectSource>) {
+        self.connects = Some(src);
+    }
+
+    /// Which connection source is active (`None`: outbound SMB connections are not seen).
+    pub fn connect_source(&self) -> Option<&'static str> {
+        self.connects.as_ref().map(|c| c.kind().name())
+    }
+
+    /// Counters of the connection source.
+    pub fn connect_stats(&self) -> Option<ward_bpf::ConnectStats> {
+        self.connects.as_ref().map(|c| c.stats())
+    }
+
+    /// Refuse further outbound connections of `pid` in the kernel, where the connection
+    /// source can (a convicted worm being frozen reaches no more hosts).
+    pub fn deny_connects(&mut self, pid: u32) {
+        if let Some(c) = self.connects.as_mut().filter(|c| c.can_deny()) {
+            if let Err(e) = c.deny(pid) {
+                tracing::warn!("cannot refuse the connections of pid {pid}: {e}");
+            }
+        }
     }
 
     /// Answer a permission event.
@@ -425,6 +533,18 @@ impl Sensor {
         for ev in content_raw {
             self.content_event(ev, time, out);
         }
+        self.connect_events(time, out);
+        for id in self.procs.take_exits() {
+            out.push(Observation {
+                event: Event {
+                    time,
+                    proc: id,
+                    op: Op::Exit,
+                },
+                perm: None,
+                deferred: None,
+            });
+        }
         Ok(())
     }
 
@@ -461,6 +581,37 @@ impl Sensor {
             && !self.exclude.iter().any(|x| path.starts_with(x))
     }
 
+    fn connect_events(&mut self, time: u64, out: &mut Vec<Observation>) {
+        let Some(src) = self.connects.as_mut() else {
+            return;
+        };
+        self.connect_buf.clear();
+        if let Err(e) = src.read(&mut self.connect_buf) {
+            self.stats.errors += 1;
+            tracing::debug!("connection source: {e}");
+        }
+        let evs = std::mem::take(&mut self.connect_buf);
+        for c in &evs {
+            if c.pid as i32 == self.self_pid || c.denied {
+                continue;
+            }
+            let proc = self.attribute(c.pid as i32, time, out);
+            out.push(Observation {
+                event: Event {
+                    time,
+                    proc,
+                    op: Op::Connect {
+                        addr: c.addr.to_string(),
+                        port: c.port,
+                    },
+                },
+                perm: None,
+                deferred: None,
+            });
+        }
+        self.connect_buf = evs;
+    }
+
     fn attribute(&mut self, pid: i32, time: u64, out: &mut Vec<Observation>) -> ProcId {
         let mut ann = Vec::new();
         let id = self.procs.resolve(pid as u32, &mut ann);
@@ -491,7 +642,7 @@ impl Sensor {
         let is_perm = ev.mask & fan::FAN_OPEN_PERM != 0;
         let req = is_perm.then(|| PermRequest {
             fd: None,
-            group: Arc::clone(&self.content),
+            group: Some(Arc::clone(&self.content)),
             proc: ProcId {
                 pid: ev.pid as u32,
                 start: 0,

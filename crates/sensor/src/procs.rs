@@ -82,6 +82,12 @@ fn parse_cmdline(b: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// Daemons that fork one worker per client connection, each worker running the daemon's
+/// own program for one client (Samba's smbd). The daemon is a boundary; each worker is the
+/// root of that client's lineage, so two clients are never one lineage and the daemon is
+/// never blamed.
+pub const PER_CLIENT_SERVERS: &[&str] = &["smbd"];
+
 /// The process table.
 pub struct ProcTable {
     entries: HashMap<u32, Entry>,
@@ -91,6 +97,8 @@ pub struct ProcTable {
     boundary_exes: Vec<String>,
     /// How long the entry of an exited process is kept for late events.
     linger: Duration,
+    /// Exits of processes the engine knows, not yet handed out (see [`ProcTable::take_exits`]).
+    exits: Vec<ProcId>,
 }
 
 impl ProcTable {
@@ -101,6 +109,7 @@ impl ProcTable {
             boundary: ward_sys::procfs::self_and_ancestors(),
             boundary_exes,
             linger: Duration::from_secs(30),
+            exits: Vec::new(),
         }
     }
 
@@ -152,6 +161,12 @@ impl ProcTable {
             ProcEvent::Exit { pid, tgid } if pid == tgid => {
                 if let Some(e) = self.entries.get_mut(&tgid) {
                     e.exited = Some(now);
+                    if e.announced && self.exits.len() < 100_000 {
+                        self.exits.push(ProcId {
+                            pid: tgid,
+                            start: e.start,
+                        });
+                    }
                 }
             }
             ProcEvent::Exit { .. } => {}
@@ -239,6 +254,11 @@ impl ProcTable {
         }
     }
 
+    /// Exits of processes the engine was told about, since the last call (in order).
+    pub fn take_exits(&mut self) -> Vec<ProcId> {
+        std::mem::take(&mut self.exits)
+    }
+
     fn is_boundary(&self, pid: u32) -> bool {
         if self.boundary.contains(&pid) {
             return true;
@@ -248,7 +268,22 @@ impl ProcTable {
         };
         let Some(exe) = &e.exe else { return false };
         let base = exe.rsplit('/').next().unwrap_or(exe);
-        self.boundary_exes.iter().any(|b| b == base)
+        if !self.boundary_exes.iter().any(|b| b == base) {
+            return false;
+        }
+        // A per-client server's worker (an smbd child serving one SMB client) is the root
+        // of its own lineage, not a boundary: its parent, the daemon, is the boundary.
+        if PER_CLIENT_SERVERS.contains(&base) {
+            let parent_same = e
+                .ppid
+                .and_then(|pp| self.entries.get(&pp))
+                .and_then(|pe| pe.exe.as_deref())
+                .is_some_and(|pexe| pexe.rsplit('/').next() == Some(base));
+            if parent_same {
+                return false;
+            }
+        }
+        true
     }
 
     pub fn len(&self) -> usize {
@@ -383,5 +418,32 @@ mod tests {
         assert!(info.exe.ends_with("sleep"));
         child.kill().unwrap();
         child.wait().unwrap();
+    }
+
+    #[test]
+    fn smbd_workers_are_lineage_roots_and_the_daemon_a_boundary() {
+        let mut t = ProcTable::new(vec!["smbd".into(), "sshd".into()]);
+        let e = |ppid, exe: &str| Entry {
+            start: 1,
+            ppid: Some(ppid),
+            exe: Some(exe.into()),
+            cmdline: Some(vec![]),
+            uid: 0,
+            announced: false,
+            exited: None,
+        };
+        // pids far above pid_max defaults, so they never name a live process.
+        t.entries.insert(90_000_001, e(1, "/usr/sbin/smbd"));
+        t.entries
+            .insert(90_000_002, e(90_000_001, "/usr/sbin/smbd"));
+        t.entries.insert(90_000_003, e(1, "/usr/sbin/sshd"));
+        t.entries
+            .insert(90_000_004, e(90_000_003, "/usr/sbin/sshd"));
+        assert!(t.is_boundary(90_000_001), "the smbd daemon is a boundary");
+        assert!(
+            !t.is_boundary(90_000_002),
+            "an smbd client worker is a lineage root"
+        );
+        assert!(t.is_boundary(90_000_003) && t.is_boundary(90_000_004));
     }
 }

@@ -1,58 +1,15 @@
 //! # ward-store
 //!
-//! The incident record ([`Incident`], exactly the object of the `incident` JSON line of
-//! the BRIEF §5 contract, plus details) and its durable store: one SQLite database,
+//! The durable record of what happened: incidents ([`Incident`], from `ward-model`),
+//! their restore plans and the SMB client blocks in force, in one SQLite database,
 //! `ward.db`, in the state directory (default `/var/lib/ward`). Writes are synchronous
 //! (`synchronous=FULL`, WAL journal) so a recorded incident survives a crash or power cut.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// An SMB client behind an attack (Samba support comes later; `null` for local processes).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Client {
-    pub ip: String,
-    pub user: String,
-}
-
-/// One contained attack.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Incident {
-    pub id: String,
-    /// Root of the guilty process lineage.
-    pub pid: u32,
-    pub exe: String,
-    pub cmdline: Vec<String>,
-    pub client: Option<Client>,
-    /// First damaging write seen.
-    pub started_at: DateTime<Utc>,
-    /// Verdict.
-    pub detected_at: DateTime<Utc>,
-    /// The lineage was frozen.
-    pub contained_at: DateTime<Utc>,
-    /// What ward did: `killed` (frozen, then killed), `frozen` (could not kill), or
-    /// `exited` (the lineage had already ended when it was convicted).
-    pub action: String,
-    pub files_damaged: usize,
-    pub indicators: Vec<String>,
-    /// User id of the lineage root.
-    pub uid: u32,
-    /// Paths of the damaged files, in order of damage.
-    pub damaged: Vec<String>,
-    /// Files the lineage created (encrypted copies, notes).
-    pub created: Vec<String>,
-    /// pids frozen (and killed), root first.
-    pub processes: Vec<u32>,
-    /// Milliseconds from the first damaging write to containment.
-    pub contain_ms: f64,
-    /// Milliseconds from the verdict to containment (the freeze itself).
-    #[serde(default)]
-    pub freeze_ms: f64,
-    /// Restore state: `pending`, `done`, `partial`, `none` (no vault yet).
-    pub restore: String,
-}
+pub use ward_model::{Action, Block, Client, Incident, RestoreStatus};
 
 /// Errors of the store, with what to do about them.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +71,12 @@ impl Store {
                  id TEXT PRIMARY KEY,
                  plan TEXT NOT NULL,
                  done INTEGER NOT NULL DEFAULT 0
+             );
+             CREATE TABLE IF NOT EXISTS blocks (
+                 ip TEXT PRIMARY KEY,
+                 incident TEXT NOT NULL,
+                 since TEXT NOT NULL,
+                 until TEXT
              );",
         )
         .map_err(db)?;
@@ -180,7 +143,7 @@ impl Store {
     }
 
     /// Mark a restore finished and record its outcome in the incident.
-    pub fn finish_restore(&self, id: &str, status: &str) -> Result<(), StoreError> {
+    pub fn finish_restore(&self, id: &str, status: RestoreStatus) -> Result<(), StoreError> {
         let db = |e| StoreError::Db {
             path: self.path.clone(),
             source: e,
@@ -189,10 +152,83 @@ impl Store {
             .execute("UPDATE restore_plans SET done = 1 WHERE id = ?1", [id])
             .map_err(db)?;
         if let Some(mut inc) = self.get(id)? {
-            inc.restore = status.to_string();
+            inc.restore = status;
             self.put(&inc)?;
         }
         Ok(())
+    }
+
+    /// Record a client block (replacing an earlier one for the same address).
+    pub fn put_block(&self, b: &Block) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO blocks (ip, incident, since, until) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    b.ip,
+                    b.incident,
+                    b.since.to_rfc3339(),
+                    b.until.map(|u| u.to_rfc3339())
+                ],
+            )
+            .map_err(|e| StoreError::Db {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        Ok(())
+    }
+
+    /// Forget the block of `ip`; returns whether there was one.
+    pub fn remove_block(&self, ip: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute("DELETE FROM blocks WHERE ip = ?1", [ip])
+            .map_err(|e| StoreError::Db {
+                path: self.path.clone(),
+                source: e,
+            })?;
+        Ok(n > 0)
+    }
+
+    /// Blocks in force at `now` (expired ones are left out).
+    pub fn blocks(&self, now: DateTime<Utc>) -> Result<Vec<Block>, StoreError> {
+        let db = |e| StoreError::Db {
+            path: self.path.clone(),
+            source: e,
+        };
+        let mut st = self
+            .conn
+            .prepare("SELECT ip, incident, since, until FROM blocks ORDER BY since, ip")
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })
+            .map_err(db)?;
+        let parse = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .ok()
+        };
+        let mut out = Vec::new();
+        for row in rows {
+            let (ip, incident, since, until) = row.map_err(db)?;
+            let until = until.as_deref().and_then(parse);
+            if until.is_some_and(|u| u <= now) {
+                continue;
+            }
+            out.push(Block {
+                ip,
+                incident,
+                since: parse(&since).unwrap_or(now),
+                until,
+            });
+        }
+        Ok(out)
     }
 
     /// All incidents, oldest first.
@@ -256,7 +292,7 @@ mod tests {
             started_at: t,
             detected_at: t,
             contained_at: t,
-            action: "killed".into(),
+            action: Action::Killed,
             files_damaged: 3,
             indicators: vec!["content-encrypted".into()],
             uid: 0,
@@ -265,7 +301,7 @@ mod tests {
             processes: vec![42],
             contain_ms: 1.5,
             freeze_ms: 0.2,
-            restore: "none".into(),
+            restore: RestoreStatus::None,
         }
     }
 
@@ -287,13 +323,40 @@ mod tests {
         assert!(s.get("zzz").unwrap().is_none());
     }
 
-    impl Incident {
+    trait WithTimes {
+        fn clone_with_times(self, other: &Incident) -> Incident;
+    }
+
+    impl WithTimes for Incident {
         fn clone_with_times(mut self, other: &Incident) -> Incident {
             self.started_at = other.started_at;
             self.detected_at = other.detected_at;
             self.contained_at = other.contained_at;
             self
         }
+    }
+
+    #[test]
+    fn blocks_expire_and_lift() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        let now = Utc::now();
+        let b = |ip: &str, until| Block {
+            ip: ip.into(),
+            incident: "i".into(),
+            since: now,
+            until,
+        };
+        s.put_block(&b("10.0.0.1", None)).unwrap();
+        s.put_block(&b("10.0.0.2", Some(now + chrono::Duration::minutes(5))))
+            .unwrap();
+        s.put_block(&b("10.0.0.3", Some(now - chrono::Duration::minutes(1))))
+            .unwrap();
+        let ips: Vec<String> = s.blocks(now).unwrap().into_iter().map(|b| b.ip).collect();
+        assert_eq!(ips, ["10.0.0.1", "10.0.0.2"]);
+        assert!(s.remove_block("10.0.0.1").unwrap());
+        assert!(!s.remove_block("10.0.0.1").unwrap());
+        assert_eq!(s.blocks(now).unwrap().len(), 1);
     }
 
     #[test]
@@ -308,9 +371,9 @@ mod tests {
             s.unfinished_plans().unwrap(),
             vec![("a".to_string(), "{\"x\":1}".to_string())]
         );
-        s.finish_restore("a", "done").unwrap();
+        s.finish_restore("a", RestoreStatus::Done).unwrap();
         assert!(s.unfinished_plans().unwrap().is_empty());
-        assert_eq!(s.get("a").unwrap().unwrap().restore, "done");
+        assert_eq!(s.get("a").unwrap().unwrap().restore, RestoreStatus::Done);
         assert_eq!(s.plan("a").unwrap().as_deref(), Some("{\"x\":1}"));
     }
 

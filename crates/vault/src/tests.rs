@@ -707,7 +707,7 @@ fn reflink_on_btrfs() {
         eprintln!("skipping reflink_on_btrfs: needs root to loop-mount a btrfs image");
         return;
     }
-    use ward_sim::scratchfs::{FsKind, ScratchFs};
+    use ward_lab::scratchfs::{FsKind, ScratchFs};
     let fs_ = match ScratchFs::create(FsKind::Btrfs, 256) {
         Ok(f) => f,
         Err(e) => {
@@ -766,7 +766,7 @@ fn filesystem_full_is_reported_and_cleaned_up() {
         eprintln!("skipping filesystem_full_is_reported_and_cleaned_up: needs root to mount tmpfs");
         return;
     }
-    use ward_sim::scratchfs::{FsKind, ScratchFs};
+    use ward_lab::scratchfs::{FsKind, ScratchFs};
     let fs_ = match ScratchFs::create(FsKind::Tmpfs, 4) {
         Ok(f) => f,
         Err(e) => {

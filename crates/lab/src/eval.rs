@@ -19,7 +19,9 @@
 //! measurement, not an error: the exit status is 0; it is 1 only when the evaluation
 //! itself could not run (scratch filesystem, corpus, `ward protect` or a simulator failure).
 
-use crate::ExitError;
+use crate::driver::Ward;
+use crate::scratchfs::{FsKind, ScratchFs};
+use crate::Kind;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,9 +30,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use ward_sim::agent::Agent;
-use ward_sim::scratchfs::{FsKind, ScratchFs};
-use ward_sim::Kind;
+use ward_agent::AgentError as ExitError;
 
 /// Arguments of `ward eval`.
 #[derive(clap::Args, Debug)]
@@ -168,8 +168,8 @@ pub fn run(a: EvalArgs) -> Result<(), ExitError> {
             "--files must be at least 8 (attacks need a few files to be judged)",
         ));
     }
-    let all = ward_sim::profiles();
-    let selected: Vec<&ward_sim::ProfileInfo> = if a.profiles.is_empty() {
+    let all = crate::profiles();
+    let selected: Vec<&crate::ProfileInfo> = if a.profiles.is_empty() {
         all.iter().collect()
     } else {
         let mut v = Vec::new();
@@ -267,7 +267,7 @@ fn summary(r: &ProfileResult) -> String {
     }
 }
 
-fn empty_result(p: &ward_sim::ProfileInfo) -> ProfileResult {
+fn empty_result(p: &crate::ProfileInfo) -> ProfileResult {
     ProfileResult {
         profile: p.name.to_string(),
         kind: p.kind,
@@ -295,7 +295,7 @@ fn run_profile(
     exe: &Path,
     kind: FsKind,
     a: &EvalArgs,
-    p: &ward_sim::ProfileInfo,
+    p: &crate::ProfileInfo,
     protections: &mut Value,
 ) -> ProfileResult {
     let t0 = Instant::now();
@@ -309,7 +309,7 @@ fn run_profile(
 
 /// Corpus files (relative paths) whose content differs from `before` or that are gone.
 fn changed(before: &BTreeMap<String, String>, share: &Path) -> Result<BTreeSet<String>, String> {
-    let now = ward_sim::manifest_hashes(share).map_err(|e| format!("hashing the corpus: {e}"))?;
+    let now = crate::manifest_hashes(share).map_err(|e| format!("hashing the corpus: {e}"))?;
     Ok(before
         .iter()
         .filter(|(k, v)| now.get(*k) != Some(*v))
@@ -331,7 +331,7 @@ fn measure(
     exe: &Path,
     kind: FsKind,
     a: &EvalArgs,
-    p: &ward_sim::ProfileInfo,
+    p: &crate::ProfileInfo,
     protections: &mut Value,
     r: &mut ProfileResult,
 ) -> Result<(), String> {
@@ -364,7 +364,7 @@ fn measure(
     }
 
     // 2. Protection, then the manifest.
-    let mut agent = Agent::start(
+    let mut agent = Ward::start(
         exe,
         &state,
         &[share.as_path()],
@@ -380,8 +380,7 @@ fn measure(
             *protections = rd["protections"].clone();
         }
     }
-    let before =
-        ward_sim::manifest_hashes(&share).map_err(|e| format!("hashing the corpus: {e}"))?;
+    let before = crate::manifest_hashes(&share).map_err(|e| format!("hashing the corpus: {e}"))?;
 
     // 3. The profile, in its own process.
     let cap = if p.name == "slow" {
@@ -827,7 +826,7 @@ mod tests {
             timeout: 300,
             json: true,
         };
-        let p = ward_sim::profiles();
+        let p = crate::profiles();
         let atk = p.iter().find(|p| p.kind == Kind::Attack).unwrap();
         let ben = p.iter().find(|p| p.kind == Kind::Benign).unwrap();
         let mut r1 = empty_result(atk);

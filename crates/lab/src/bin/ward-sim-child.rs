@@ -1,5 +1,5 @@
 //! Test helper standing in for the `ward` binary in fork-per-file runs:
-//! `ward-sim-child simulate __child --dir DIR REL` calls [`ward_sim::child_one`].
+//! `ward-sim-child simulate __child --dir DIR REL` calls [`ward_lab::child_one`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ fn main() -> ExitCode {
         [sim, child, flag, dir, rel]
             if sim == "simulate" && child == "__child" && flag == "--dir" =>
         {
-            match ward_sim::child_one(&PathBuf::from(dir), &PathBuf::from(rel)) {
+            match ward_lab::child_one(&PathBuf::from(dir), &PathBuf::from(rel)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("ward-sim-child: {e}");

@@ -6,12 +6,12 @@
 //! 4. what ward detected, when, what it stopped and what it restored; then everything is
 //!    cleaned up.
 
-use crate::ExitError;
+use crate::driver::Ward;
+use crate::scratchfs::{FsKind, ScratchFs};
 use std::io::IsTerminal;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use ward_sim::agent::Agent;
-use ward_sim::scratchfs::{FsKind, ScratchFs};
+use ward_agent::AgentError as ExitError;
 
 struct Style {
     on: bool,
@@ -59,17 +59,16 @@ pub fn run() -> Result<(), ExitError> {
         .parent()
         .expect("scratch has a parent")
         .join("state");
-    let files = ward_sim::init_corpus(&share, ward_sim::DEFAULT_FILES, 2017)
+    let files = crate::init_corpus(&share, crate::DEFAULT_FILES, 2017)
         .map_err(|e| ExitError::runtime(e.to_string()))?;
     println!(
         "    {} files: letters, rotas (CSV), referrals (DOCX/XLSX/PDF), CT/MR images (DICOM, PNG), a SQLite database, logs",
         files.files.len()
     );
-    let before =
-        ward_sim::manifest_hashes(&share).map_err(|e| ExitError::runtime(e.to_string()))?;
+    let before = crate::manifest_hashes(&share).map_err(|e| ExitError::runtime(e.to_string()))?;
 
     step("Starting `ward protect` on it");
-    let mut agent = Agent::start(
+    let mut agent = Ward::start(
         &exe,
         &state,
         &[share.as_path()],
@@ -110,7 +109,7 @@ pub fn run() -> Result<(), ExitError> {
     let incident = agent.wait_for("incident", Duration::from_secs(30));
     let status = attacker.wait().ok();
     let elapsed = t0.elapsed();
-    let after = ward_sim::manifest_hashes(&share).map_err(|e| ExitError::runtime(e.to_string()))?;
+    let after = crate::manifest_hashes(&share).map_err(|e| ExitError::runtime(e.to_string()))?;
     let changed = before
         .iter()
         .filter(|(k, v)| after.get(*k) != Some(v))
@@ -121,7 +120,7 @@ pub fn run() -> Result<(), ExitError> {
         None
     };
     let recovered =
-        ward_sim::manifest_hashes(&share).map_err(|e| ExitError::runtime(e.to_string()))?;
+        crate::manifest_hashes(&share).map_err(|e| ExitError::runtime(e.to_string()))?;
     let lost = before
         .iter()
         .filter(|(k, v)| recovered.get(*k) != Some(v))

@@ -1,4 +1,7 @@
-//! # ward-sim — safe ransomware simulator and corpus generator
+//! # ward-lab — the lab: safe ransomware simulator, corpus, scratch filesystems, eval, bench, demo
+//!
+//! Nothing in the agent depends on this crate; it exercises the agent from outside
+//! (`ward simulate`, `ward eval`, `ward bench`, `ward demo` and the integration tests).
 //!
 //! This crate backs `ward simulate`, `ward demo`, `ward eval` and the
 //! integration tests. It produces **real** file activity — real processes
@@ -58,8 +61,12 @@
 //! a small ransomware-style header) and then deletes `REL`. The crate ships a
 //! tiny test helper binary, `ward-sim-child`, that accepts the same arguments.
 
-pub mod agent;
+pub mod bench;
+pub mod cli;
 mod corpus;
+pub mod demo;
+pub mod driver;
+pub mod eval;
 pub mod formats;
 mod profiles;
 mod scratch;
@@ -160,7 +167,7 @@ pub struct RunReport {
 /// Errors from the simulator. Messages say what went wrong and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("{dir} is not a ward-sim scratch directory ({reason}); the simulator only works inside a directory created by `ward simulate` corpus initialisation (ward_sim::init_corpus), which writes the marker file {MARKER}")]
+    #[error("{dir} is not a ward-sim scratch directory ({reason}); the simulator only works inside a directory created by `ward simulate` corpus initialisation (ward_lab::init_corpus), which writes the marker file {MARKER}")]
     NotScratch { dir: PathBuf, reason: String },
 
     #[error("refusing to create a corpus in {dir}: {reason}; choose a new or empty directory")]

@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use ward_sim::{
+use ward_lab::{
     child_one, init_corpus, manifest_hashes, open_scratch, profiles, run, Kind, RunOptions,
     SimError, MARKER,
 };

@@ -16,9 +16,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .get(2)
                 .map(|s| s.parse())
                 .transpose()?
-                .unwrap_or(ward_sim::DEFAULT_FILES);
+                .unwrap_or(ward_lab::DEFAULT_FILES);
             let seed = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(1);
-            let m = ward_sim::init_corpus(&PathBuf::from(&args[1]), files, seed)?;
+            let m = ward_lab::init_corpus(&PathBuf::from(&args[1]), files, seed)?;
             println!("created {} files", m.files.len());
         }
         Some("run") if args.len() >= 3 => {
@@ -27,16 +27,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .and_then(|p| p.parent())
                 .map(|p| p.join("ward-sim-child"))
                 .unwrap_or_default();
-            let opts = ward_sim::RunOptions {
+            let opts = ward_lab::RunOptions {
                 max_files: args.get(3).map(|s| s.parse()).transpose()?,
                 exe,
                 ..Default::default()
             };
-            let rep = ward_sim::run(&args[1], &PathBuf::from(&args[2]), &opts)?;
+            let rep = ward_lab::run(&args[1], &PathBuf::from(&args[2]), &opts)?;
             println!("{}", serde_json::to_string_pretty(&rep)?);
         }
         Some("list") => {
-            for p in ward_sim::profiles() {
+            for p in ward_lab::profiles() {
                 println!("{:20} {:7} {}", p.name, p.kind, p.description);
             }
         }

@@ -3,53 +3,54 @@
 //! again after an interruption (it is also what `ward protect` does at start-up for
 //! restores that did not finish).
 
-use crate::vaultd::{count_unpreserved, covered_paths, merge, PlanRecord};
-use crate::ExitError;
+use crate::plan::{count_unpreserved, covered_paths, merge, PlanRecord};
+use crate::AgentError;
 use std::io::Write;
 use std::path::Path;
 use ward_vault::{Limits, RestoreReport, Vault};
 
-pub fn run(state_dir: &Path, id: &str, dry_run: bool) -> Result<(), ExitError> {
+/// Run `ward restore`: restore (or with `dry_run` list) what incident `id` damaged.
+pub fn run(state_dir: &Path, id: &str, dry_run: bool) -> Result<(), AgentError> {
     if !state_dir.join("ward.db").exists() {
-        return Err(ExitError::usage(format!(
+        return Err(AgentError::usage(format!(
             "no incident database in {}; give the --state-dir that `ward protect` used",
             state_dir.display()
         )));
     }
-    let store = ward_store::Store::open(state_dir).map_err(|e| ExitError::usage(e.to_string()))?;
+    let store = ward_store::Store::open(state_dir).map_err(|e| AgentError::usage(e.to_string()))?;
     if store
         .get(id)
-        .map_err(|e| ExitError::runtime(e.to_string()))?
+        .map_err(|e| AgentError::runtime(e.to_string()))?
         .is_none()
     {
-        return Err(ExitError::usage(format!(
+        return Err(AgentError::usage(format!(
             "no incident {id} in {}; `ward incidents` lists them",
             state_dir.display()
         )));
     }
     let plan = store
         .plan(id)
-        .map_err(|e| ExitError::runtime(e.to_string()))?
+        .map_err(|e| AgentError::runtime(e.to_string()))?
         .ok_or_else(|| {
-            ExitError::usage(format!(
+            AgentError::usage(format!(
                 "incident {id} has no restore plan: the vault was not active when it happened"
             ))
         })?;
     let rec: PlanRecord = serde_json::from_str(&plan)
-        .map_err(|e| ExitError::runtime(format!("restore plan of {id} is unreadable: {e}")))?;
+        .map_err(|e| AgentError::runtime(format!("restore plan of {id} is unreadable: {e}")))?;
     let plan = rec.to_plan();
     let mut total = RestoreReport::default();
     let mut vaults = Vec::new();
     for dir in &rec.vaults {
         if !dir.exists() {
-            return Err(ExitError::runtime(format!(
+            return Err(AgentError::runtime(format!(
                 "vault {} is missing: the preserved files of {id} are gone",
                 dir.display()
             )));
         }
         vaults.push(
             Vault::open(dir, Limits::default())
-                .map_err(|e| ExitError::runtime(format!("{}: {e}", dir.display())))?,
+                .map_err(|e| AgentError::runtime(format!("{}: {e}", dir.display())))?,
         );
     }
     let covered = covered_paths(vaults.iter(), &plan);
@@ -57,7 +58,7 @@ pub fn run(state_dir: &Path, id: &str, dry_run: bool) -> Result<(), ExitError> {
         if dry_run {
             let actions = vault
                 .plan_restore(&plan)
-                .map_err(|e| ExitError::runtime(e.to_string()))?;
+                .map_err(|e| AgentError::runtime(e.to_string()))?;
             for a in actions {
                 let what = match &a.kind {
                     ward_vault::ActionKind::Restore { method, .. } => {
@@ -87,7 +88,7 @@ pub fn run(state_dir: &Path, id: &str, dry_run: bool) -> Result<(), ExitError> {
             }
         };
         let r = vault.restore(&plan, &mut progress).map_err(|e| {
-            ExitError::runtime(format!("restore failed: {e}; run the command again"))
+            AgentError::runtime(format!("restore failed: {e}; run the command again"))
         })?;
         if tty {
             eprintln!();
@@ -102,13 +103,13 @@ pub fn run(state_dir: &Path, id: &str, dry_run: bool) -> Result<(), ExitError> {
         return Ok(());
     }
     let status = if total.files_lost == 0 {
-        "done"
+        ward_model::RestoreStatus::Done
     } else {
-        "partial"
+        ward_model::RestoreStatus::Partial
     };
     store
         .finish_restore(id, status)
-        .map_err(|e| ExitError::runtime(e.to_string()))?;
+        .map_err(|e| AgentError::runtime(e.to_string()))?;
     println!(
         "incident {id}: {} file(s) restored, {} already intact, {} quarantined, {} lost, {} conflict(s)",
         total.files_restored,

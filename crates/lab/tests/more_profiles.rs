@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use ward_sim::formats;
-use ward_sim::{init_corpus, manifest_hashes, run, RunOptions, RunReport};
+use ward_lab::formats;
+use ward_lab::{init_corpus, manifest_hashes, run, RunOptions, RunReport};
 
 fn corpus(files: usize) -> (tempfile::TempDir, PathBuf, BTreeMap<String, Vec<u8>>) {
     let tmp = tempfile::tempdir().unwrap();

@@ -20,17 +20,17 @@
 //! These are benchmarks: they print figures and ratios; missing a target does not fail
 //! (exit 0). Exit 1 when the benchmark itself cannot run, 2 for usage errors.
 
-use crate::ExitError;
+use crate::driver::Ward;
+use crate::scratchfs::{FsKind, ScratchFs};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use ward_agent::AgentError as ExitError;
 use ward_engine::{Block, Engine, Event, FileKey, Op, ProcId, ProcInfo, Sample};
-use ward_sim::agent::Agent;
-use ward_sim::scratchfs::{FsKind, ScratchFs};
 
 /// Arguments of `ward bench`.
 #[derive(clap::Args, Debug)]
@@ -360,7 +360,7 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
                     Some(c) => vec!["--config", c.as_str()],
                     None => Vec::new(),
                 };
-                let ag = Agent::start(
+                let ag = Ward::start(
                     &exe,
                     &state,
                     &[mnt.as_path()],
@@ -843,6 +843,8 @@ fn op_name(op: &Op) -> &'static str {
         Op::Create { .. } => "create",
         Op::Delete { .. } => "delete",
         Op::Rename { .. } => "rename",
+        Op::Connect { .. } => "connect",
+        Op::Modify { .. } => "modify (sampled)",
     }
 }
 
@@ -859,55 +861,14 @@ fn feed(engine: &mut Engine, batch: &mut Vec<Event>, busy: &mut Duration, verdic
 }
 
 fn read_trace(path: &Path) -> Result<(ward_engine::Config, Vec<Event>), ExitError> {
-    let gz = path.extension().is_some_and(|e| e == "gz");
-    let reader: Box<dyn BufRead> = if gz {
-        let child = Command::new("gzip")
-            .arg("-dc")
-            .arg(path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| ExitError::runtime(format!("gzip -dc {}: {e}", path.display())))?;
-        Box::new(std::io::BufReader::new(child.stdout.expect("piped")))
-    } else {
-        Box::new(std::io::BufReader::new(std::fs::File::open(path).map_err(
-            |e| ExitError::usage(format!("cannot open trace {}: {e}", path.display())),
-        )?))
-    };
-    let mut cfg = ward_engine::Config::default();
-    let mut events = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line =
-            line.map_err(|e| ExitError::runtime(format!("reading {}: {e}", path.display())))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        if i == 0 && line.contains("\"ward_trace\"") {
-            let v: Value = serde_json::from_str(&line).map_err(|e| {
-                ExitError::usage(format!("{}: bad trace header: {e}", path.display()))
-            })?;
-            if let Some(c) = v.get("config") {
-                cfg = serde_json::from_value(c.clone()).map_err(|e| {
-                    ExitError::usage(format!("{}: bad engine config: {e}", path.display()))
-                })?;
-            }
-            continue;
-        }
-        events.push(serde_json::from_str(&line).map_err(|e| {
-            ExitError::usage(format!(
-                "{}:{}: not a trace event: {e}",
-                path.display(),
-                i + 1
-            ))
-        })?);
-    }
-    if events.is_empty() {
+    let t = ward_agent::trace::Trace::read(path).map_err(|e| ExitError::usage(e.to_string()))?;
+    if t.events.is_empty() {
         return Err(ExitError::usage(format!(
             "{}: no events (is it a trace written by `ward protect --record`?)",
             path.display()
         )));
     }
-    Ok((cfg, events))
+    Ok((t.config, t.events))
 }
 
 fn engine_bench(a: &BenchArgs) -> Result<(), ExitError> {

@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// A running `ward protect --json`.
-pub struct Agent {
+pub struct Ward {
     child: Option<Child>,
     rx: Receiver<Value>,
     /// Every JSON event received so far, in order.
@@ -18,7 +18,7 @@ pub struct Agent {
     stderr_path: PathBuf,
 }
 
-impl Agent {
+impl Ward {
     /// Start `exe protect --json --state-dir STATE [extra...] PATHS...` and wait for `ready`.
     /// stderr goes to `STATE/protect.log`.
     pub fn start(
@@ -27,7 +27,7 @@ impl Agent {
         paths: &[&Path],
         extra: &[&str],
         timeout: Duration,
-    ) -> Result<Agent, String> {
+    ) -> Result<Ward, String> {
         std::fs::create_dir_all(state_dir).map_err(|e| format!("state dir: {e}"))?;
         let stderr_path = state_dir.join("protect.log");
         let log = std::fs::File::create(&stderr_path).map_err(|e| format!("log: {e}"))?;
@@ -60,7 +60,7 @@ impl Agent {
                 }
             }
         });
-        let mut a = Agent {
+        let mut a = Ward {
             child: Some(child),
             rx,
             events: Vec::new(),
@@ -77,7 +77,7 @@ impl Agent {
     }
 
     /// Wait up to `timeout` for the next event of type `ty` (events of other types are
-    /// kept in [`Agent::events`]). Returns `None` on timeout or exit.
+    /// kept in [`Ward::events`]). Returns `None` on timeout or exit.
     pub fn wait_for(&mut self, ty: &str, timeout: Duration) -> Option<Value> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -163,7 +163,7 @@ impl Agent {
     }
 }
 
-impl Drop for Agent {
+impl Drop for Ward {
     fn drop(&mut self) {
         self.kill();
     }

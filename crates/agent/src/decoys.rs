@@ -8,19 +8,16 @@
 
 use std::path::{Path, PathBuf};
 
+/// The decoy's content: a small, valid Word document (a real zip with a document part).
+pub const DECOY: &[u8] = include_bytes!("decoy.docx");
+
 /// File name of the decoy in each protected directory.
 pub const NAME: &str = "!ward-decoy.docx";
 
 /// Place a decoy in each directory. Returns the paths created (existing files of that
 /// name are left alone and not counted: ward never overwrites user data).
 pub fn place(dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let body = ward_sim::formats::docx(
-        "Patient referrals - Q3 summary",
-        &[
-            "Referral summary for the quarter. Do not distribute.".to_string(),
-            "This file is monitored by ward; editing it raises a ransomware alarm.".to_string(),
-        ],
-    );
+    let body: &[u8] = DECOY;
     let mut out = Vec::new();
     for d in dirs {
         let p = d.join(NAME);
@@ -31,7 +28,7 @@ pub fn place(dirs: &[PathBuf]) -> Vec<PathBuf> {
         {
             Ok(mut f) => {
                 use std::io::Write;
-                if f.write_all(&body).and_then(|_| f.sync_all()).is_ok() {
+                if f.write_all(body).and_then(|_| f.sync_all()).is_ok() {
                     out.push(p);
                 } else {
                     let _ = std::fs::remove_file(&p);

@@ -6,6 +6,7 @@
 //! permission event while this thread preserves the file, and answers when told it is done
 //! (or after [`PRESERVE_TIMEOUT`], failing open).
 
+use crate::plan::{count_unpreserved, covered_paths, merge};
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -69,9 +70,31 @@ pub struct VaultWorker {
     dead: std::cell::Cell<bool>,
 }
 
-/// The vault directory for a protected path.
-fn vault_dir(protected: &Path) -> PathBuf {
-    protected.join(".ward-vault")
+/// Name of the vault directory.
+pub const VAULT_NAME: &str = ".ward-vault";
+
+/// The vault directory for a protected path: at the root of its filesystem (outside every
+/// protected tree, so copies of the share, recursive tools and Samba clients never meet
+/// ward's files), or inside the protected path when that path *is* the filesystem's root
+/// (then `ready` says so: hide it from Samba with `veto files = /.ward-vault/`).
+pub fn vault_dir(protected: &Path) -> PathBuf {
+    mount_root(protected).join(VAULT_NAME)
+}
+
+/// The topmost directory above `p` on the same filesystem.
+pub fn mount_root(p: &Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(dev) = std::fs::metadata(p).map(|m| m.dev()) else {
+        return p.to_path_buf();
+    };
+    let mut cur = p.to_path_buf();
+    while let Some(parent) = cur.parent() {
+        match std::fs::metadata(parent) {
+            Ok(m) if m.dev() == dev && parent != cur => cur = parent.to_path_buf(),
+            _ => break,
+        }
+    }
+    cur
 }
 
 impl VaultWorker {
@@ -212,106 +235,6 @@ fn worker(
                     }
                 }
             }
-        }
-    }
-}
-
-/// The original paths the vaults can restore or rename back for this plan.
-pub fn covered_paths<'a>(
-    vaults: impl IntoIterator<Item = &'a Vault>,
-    plan: &RestorePlan,
-) -> std::collections::HashSet<PathBuf> {
-    vaults
-        .into_iter()
-        .filter_map(|v| v.plan_restore(plan).ok())
-        .flatten()
-        .filter(|a| {
-            !matches!(
-                a.kind,
-                ward_vault::ActionKind::Quarantine | ward_vault::ActionKind::Lost
-            )
-        })
-        .map(|a| a.path)
-        .collect()
-}
-
-/// A damaged file the vault holds nothing for was never preserved (vault full, file too
-/// large, a copy that timed out, a kind of write ward cannot see): count it lost, so that
-/// `files_lost` never claims more than the vault can deliver.
-pub fn count_unpreserved(
-    total: &mut RestoreReport,
-    damaged: &[PathBuf],
-    plan: &RestorePlan,
-    covered: &std::collections::HashSet<PathBuf>,
-) {
-    let mut seen = std::collections::HashSet::new();
-    for d in damaged {
-        let orig = original_path(d, &plan.renames);
-        if seen.insert(orig.clone()) && !covered.contains(&orig) {
-            total.files_lost += 1;
-            total.details.push((
-                orig,
-                "lost: damaged before containment, but never preserved".into(),
-            ));
-        }
-    }
-}
-
-/// Map a path back through the lineage's renames (newest first) to the name it had.
-fn original_path(p: &Path, renames: &[(PathBuf, PathBuf)]) -> PathBuf {
-    let mut cur = p.to_path_buf();
-    for (from, to) in renames.iter().rev() {
-        if *to == cur {
-            cur = from.clone();
-        }
-    }
-    cur
-}
-
-/// Add one vault's restore report to the total.
-pub fn merge(total: &mut RestoreReport, r: RestoreReport) {
-    total.files_restored += r.files_restored;
-    total.files_lost += r.files_lost;
-    total.files_quarantined += r.files_quarantined;
-    total.already_ok += r.already_ok;
-    total.already_quarantined += r.already_quarantined;
-    total.failed += r.failed;
-    total.conflicts.extend(r.conflicts);
-    total.details.extend(r.details);
-}
-
-/// The restore plan of an incident as recorded in the incident store (so a restart, or
-/// `ward restore ID`, can finish it).
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct PlanRecord {
-    pub incident: String,
-    /// Files the engine saw damaged (paths at the time of damage).
-    #[serde(default)]
-    pub damaged: Vec<PathBuf>,
-    /// Vault directories holding the preserved files.
-    pub vaults: Vec<PathBuf>,
-    /// (pid, start time) of every process whose opens were preserved for this lineage.
-    pub owners: Vec<(u32, u64)>,
-    /// Renames the lineage made, in order.
-    pub renames: Vec<(PathBuf, PathBuf)>,
-    /// Files the lineage created (to quarantine).
-    pub created: Vec<PathBuf>,
-    /// Containment time, ns since the Unix epoch.
-    pub contained_at_ns: u64,
-}
-
-impl PlanRecord {
-    pub fn to_plan(&self) -> RestorePlan {
-        RestorePlan {
-            incident: self.incident.clone(),
-            owners: self
-                .owners
-                .iter()
-                .map(|&(pid, start)| Owner { pid, start })
-                .collect(),
-            renames: self.renames.clone(),
-            created: self.created.clone(),
-            contained_at: std::time::UNIX_EPOCH + Duration::from_nanos(self.contained_at_ns),
         }
     }
 }

@@ -1,0 +1,151 @@
+//! The one decision per permission request ([`Agent::decide`]) and the one place that
+//! answers it ([`Agent::answer`]).
+//!
+//! * A convicted lineage is denied every open (it is being frozen; a denied open cannot
+//!   damage anything).
+//! * A read-only open is allowed at once; for an untrusted reader a descriptor of the file
+//!   is kept (no copy, no link: a link would change the file's link count, which tools such
+//!   as gzip refuse) so its content can still be copied if the file is then deleted or
+//!   renamed over.
+//! * A write-intent open by an untrusted process waits while the vault copies the file
+//!   (reflink where possible), at most [`crate::vaultd::PRESERVE_TIMEOUT`]; then it is
+//!   allowed (fail open) and the miss is reported.
+//! * Everything else is allowed.
+
+use crate::agent::{Agent, MAX_RENAMES};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use ward_engine::Op;
+use ward_sensor::{EventSource, Observation, PermRequest};
+
+/// What to do with a permission request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Allow at once.
+    Allow,
+    /// Deny (the opener's lineage is convicted).
+    Deny,
+    /// Allow, keeping a descriptor of the file (an untrusted reader).
+    HoldDescriptor,
+    /// Copy the file into the vault first, then allow (an untrusted writer).
+    CopyFirst,
+}
+
+impl<S: EventSource> Agent<S> {
+    /// The decision for a permission request; `write` is whether it is an open for
+    /// writing (`None`: not an open).
+    pub fn decide(&mut self, p: &PermRequest, write: Option<bool>) -> Decision {
+        if self.engine.is_convicted(p.proc) {
+            return Decision::Deny;
+        }
+        match write {
+            None => Decision::Allow,
+            Some(false) if self.needs_preservation(p, false) => Decision::HoldDescriptor,
+            Some(false) => Decision::Allow,
+            Some(true) if self.needs_preservation(p, true) => Decision::CopyFirst,
+            Some(true) => Decision::Allow,
+        }
+    }
+
+    /// Answer a permission request (every answer goes through here).
+    pub(crate) fn answer(&mut self, p: PermRequest, allow: bool) {
+        if allow {
+            self.stats.allowed += 1;
+        } else {
+            self.stats.denied += 1;
+        }
+        match self.source.as_mut() {
+            Some(s) => s.answer(p, allow),
+            // The source is closed: dropping the request allows it.
+            None => drop(p),
+        }
+    }
+
+    /// Answer a request that waited for preservation: allowed unless its lineage was
+    /// convicted meanwhile.
+    pub(crate) fn release(&mut self, p: PermRequest) {
+        let allow = !self.engine.is_convicted(p.proc);
+        self.answer(p, allow);
+    }
+
+    /// Handle one observation: record it, keep preservation bookkeeping, let the engine
+    /// judge it, contain what it convicts, and answer its permission request (if any)
+    /// through [`Agent::decide`].
+    pub fn handle(&mut self, mut o: Observation) {
+        if o.deferred.is_some() {
+            // A read-only open: answer first (a read cannot damage), sample after.
+            if let Some(p) = o.perm.take() {
+                self.answer_read(p);
+            }
+            o.fill_sample();
+        }
+        if let Some(r) = self.recorder.as_mut() {
+            let _ = serde_json::to_writer(&mut *r, &o.event);
+            let _ = r.write_all(b"\n");
+        }
+        match &o.event.op {
+            Op::Rename { from, to, .. } => {
+                if self.renames.len() >= MAX_RENAMES {
+                    self.renames.pop_front();
+                }
+                self.renames.push_back((
+                    self.engine.lineage(o.event.proc),
+                    from.clone(),
+                    to.clone(),
+                ));
+                // A held file replaced by the rename is gone: keep its content.
+                self.release_held(Path::new(to), o.event.proc);
+                if let Some(key) = self.held_paths.remove(Path::new(from)) {
+                    if let Some(h) = self.held.get_mut(&key) {
+                        h.path = PathBuf::from(to);
+                        self.held_paths.insert(PathBuf::from(to), key);
+                    }
+                }
+            }
+            Op::Delete { path, .. } => self.release_held(Path::new(path), o.event.proc),
+            _ => {}
+        }
+        if let Some(v) = self.engine.observe(&o.event) {
+            self.contain(&v);
+        }
+        let Some(p) = o.perm else { return };
+        let write = match &o.event.op {
+            Op::Open { write, .. } => Some(*write != Some(false)),
+            _ => None,
+        };
+        match self.decide(&p, write) {
+            Decision::Allow => self.answer(p, true),
+            Decision::Deny => self.answer(p, false),
+            Decision::HoldDescriptor => {
+                self.hold(&p);
+                self.answer(p, true);
+            }
+            Decision::CopyFirst => match self.copy_job(&p) {
+                // Held until the vault has the copy (see `vault_results`, `expire_pending`).
+                Some((id, job)) => {
+                    if let Some(v) = &self.vault {
+                        v.send(job);
+                    }
+                    self.pending.insert(id, (p, Instant::now()));
+                }
+                None => self.answer(p, true),
+            },
+        }
+    }
+
+    /// Answer a read-only open. For an untrusted reader, hold a descriptor of the file
+    /// first (no copy, no link: a link would change the file's link count, which tools
+    /// such as gzip refuse to work with). If the file is then deleted or renamed over, its
+    /// content is copied from this descriptor.
+    fn answer_read(&mut self, p: PermRequest) {
+        match self.decide(&p, Some(false)) {
+            Decision::Deny => self.answer(p, false),
+            Decision::HoldDescriptor => {
+                self.hold(&p);
+                self.answer(p, true);
+            }
+            _ => self.answer(p, true),
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! Preservation: keeping a file's content before an untrusted process can damage it.
+//!
+//! Trust only spares preservation, never detection: configured programs (package
+//! managers) and, if enabled, long-running processes are trusted while their lineage shows
+//! no evidence. Copies are made on the vault thread; the opener waits for its copy (see
+//! [`crate::permit`]). Files an untrusted process only read are kept as held descriptors,
+//! copied only if a suspicious lineage deletes or replaces them ("doomed" files, decided
+//! once the deleter's other events are in).
+
+use crate::agent::{Agent, Held, CLK_TCK, DOOMED_GRACE, HELD_FOR, MAX_OWNERS};
+use crate::vaultd::{Done, Job, PRESERVE_TIMEOUT};
+use std::path::Path;
+use std::time::Instant;
+use ward_engine::ProcId;
+use ward_model::{AgentEvent, RestoreStatus, Restored};
+use ward_sensor::{EventSource, PermRequest};
+use ward_vault::Owner;
+
+impl<S: EventSource> Agent<S> {
+    /// Does this open need the file's current content kept? Untrusted opener, non-empty
+    /// file on a filesystem with a vault, and not already kept for this lineage.
+    pub(crate) fn needs_preservation(&mut self, p: &PermRequest, write: bool) -> bool {
+        let Some(vault) = self.vault.as_ref().filter(|v| v.alive()) else {
+            return false;
+        };
+        let Some(st) = p.stat else { return false };
+        if st.size == 0 || !vault.dirs.contains_key(&st.dev) || self.trusted(p.proc) {
+            return false;
+        }
+        if !write {
+            return !self.held.contains_key(&(st.dev, st.ino));
+        }
+        // Each version once per lineage.
+        let top = self.lineage_top(p.proc);
+        !matches!(
+            self.preserved.get(&(st.dev, st.ino)),
+            Some(&(size, mtime, who)) if size == st.size && mtime == st.mtime_ns && who == top
+        )
+    }
+
+    /// The topmost process of `proc`'s lineage (below the boundary).
+    pub(crate) fn lineage_top(&self, proc: ProcId) -> ProcId {
+        self.engine.lineage(proc).last().copied().unwrap_or(proc)
+    }
+
+    pub(crate) fn remember_owner(&mut self, proc: ProcId) {
+        if self.owners.len() >= MAX_OWNERS {
+            self.owners.clear();
+        }
+        if !self.owners.contains_key(&proc) {
+            let chain = self.engine.lineage(proc);
+            self.owners.insert(proc, chain);
+        }
+    }
+
+    /// A content copy (reflink where possible) before a write-intent open proceeds.
+    pub(crate) fn copy_job(&mut self, p: &PermRequest) -> Option<(u64, Job)> {
+        let st = p.stat?;
+        let path = p.path.clone()?;
+        let fd = p.dup_fd().ok()?;
+        self.remember_owner(p.proc);
+        let id = self.next_job;
+        self.next_job += 1;
+        let owner = Owner {
+            pid: p.proc.pid,
+            start: p.proc.start,
+        };
+        Some((
+            id,
+            Job::Preserve {
+                id,
+                dev: st.dev,
+                fd,
+                path,
+                owner,
+            },
+        ))
+    }
+
+    /// Keep a descriptor of a file an untrusted process opened for reading.
+    pub(crate) fn hold(&mut self, p: &PermRequest) {
+        let (Some(st), Some(path)) = (p.stat, p.path.clone()) else {
+            return;
+        };
+        let Ok(fd) = p.dup_fd() else { return };
+        while self.held.len() >= self.max_held {
+            match self.held_order.pop_front() {
+                Some((k, _)) => {
+                    if let Some(h) = self.held.remove(&k) {
+                        self.held_paths.remove(&h.path);
+                    }
+                }
+                None => break,
+            }
+        }
+        let key = (st.dev, st.ino);
+        self.held_paths.insert(path.clone(), key);
+        self.held_order.push_back((key, Instant::now()));
+        self.held.insert(
+            key,
+            Held {
+                fd,
+                path,
+                dev: st.dev,
+            },
+        );
+    }
+
+    /// Let go of descriptors held longer than [`HELD_FOR`].
+    pub(crate) fn release_old_held(&mut self) {
+        while let Some(&(k, t)) = self.held_order.front() {
+            if t.elapsed() < HELD_FOR {
+                break;
+            }
+            self.held_order.pop_front();
+            if let Some(h) = self.held.remove(&k) {
+                self.held_paths.remove(&h.path);
+            }
+        }
+    }
+
+    /// The file at `path` is being deleted or replaced: if ward holds it, copy its
+    /// content into the vault on behalf of `by` (the deleter).
+    pub(crate) fn release_held(&mut self, path: &Path, by: ProcId) {
+        let Some(key) = self.held_paths.remove(path) else {
+            return;
+        };
+        let Some(h) = self.held.remove(&key) else {
+            return;
+        };
+        if self.trusted(by) {
+            return;
+        }
+        // Decided in `settle_doomed`, once the deleter's other events are in.
+        self.doomed.entry(by).or_default().push((h, Instant::now()));
+    }
+
+    /// Held files that were deleted or replaced: copy them into the vault if the deleter's
+    /// lineage is suspicious (it wrote encrypted-looking files, was convicted, ...); let
+    /// them go after [`DOOMED_GRACE`] otherwise (gzip, rm -rf, editors: no copy cost).
+    /// The decision waits because a delete is often seen before the encrypted copy that
+    /// preceded it (the two come from different fanotify queues).
+    pub(crate) fn settle_doomed(&mut self) {
+        if self.doomed.is_empty() {
+            return;
+        }
+        let deleters: Vec<ProcId> = self.doomed.keys().copied().collect();
+        for by in deleters {
+            if self.engine.suspicious(by) {
+                let files = self.doomed.remove(&by).unwrap_or_default();
+                self.remember_owner(by);
+                for (h, _) in files {
+                    let id = self.next_job;
+                    self.next_job += 1;
+                    if let Some(v) = &self.vault {
+                        v.send(Job::Preserve {
+                            id,
+                            dev: h.dev,
+                            fd: h.fd,
+                            path: h.path,
+                            owner: Owner {
+                                pid: by.pid,
+                                start: by.start,
+                            },
+                        });
+                    }
+                }
+            } else if let Some(files) = self.doomed.get_mut(&by) {
+                files.retain(|(_, t)| t.elapsed() < DOOMED_GRACE);
+                if files.is_empty() {
+                    self.doomed.remove(&by);
+                }
+            }
+        }
+    }
+
+    /// Trusted processes are spared preservation (never detection): configured programs
+    /// (package managers), and long-running processes whose lineage shows no evidence.
+    pub(crate) fn trusted(&self, proc: ProcId) -> bool {
+        if let Some(info) = self.engine.process(proc) {
+            let base = info.exe.rsplit('/').next().unwrap_or(&info.exe);
+            if self.cfg.trusted_programs.iter().any(|t| t == base) {
+                return !self.engine.suspicious(proc);
+            }
+        }
+        if self.cfg.trust_after_secs == 0 || proc.start == 0 {
+            return false;
+        }
+        let age = self.uptime - proc.start as f64 / CLK_TCK;
+        age >= self.cfg.trust_after_secs as f64 && !self.engine.suspicious(proc)
+    }
+
+    pub(crate) fn vault_results(&mut self) {
+        let Some(v) = &self.vault else { return };
+        for d in v.results() {
+            if let Done::Preserved { id, result } = &d {
+                if let Some((p, _)) = self.pending.remove(id) {
+                    match result {
+                        Ok(_) => {
+                            self.stats.preserved += 1;
+                            if let Some(st) = p.stat {
+                                if self.preserved.len() >= MAX_OWNERS {
+                                    self.preserved.clear();
+                                }
+                                let top = self.lineage_top(p.proc);
+                                self.preserved
+                                    .insert((st.dev, st.ino), (st.size, st.mtime_ns, top));
+                            }
+                        }
+                        Err(e) => {
+                            self.stats.preserve_failed += 1;
+                            tracing::warn!(
+                                "could not preserve {}: {e}",
+                                p.path.as_deref().unwrap_or(Path::new("?")).display()
+                            );
+                        }
+                    }
+                    self.release(p);
+                } else {
+                    // The copy of a held file that was deleted or replaced.
+                    match result {
+                        Ok(_) => self.stats.preserved += 1,
+                        Err(e) => {
+                            self.stats.preserve_failed += 1;
+                            tracing::warn!("could not keep a deleted or replaced file: {e}");
+                        }
+                    }
+                }
+                continue;
+            }
+            self.vault_done(d);
+        }
+    }
+
+    pub(crate) fn vault_done(&mut self, d: Done) {
+        let Done::Restored { incident, result } = d else {
+            return;
+        };
+        match result {
+            Ok(r) => {
+                let status = if r.files_lost == 0 {
+                    RestoreStatus::Done
+                } else {
+                    RestoreStatus::Partial
+                };
+                tracing::info!(
+                    "incident {incident}: restored {} file(s), {} lost, {} quarantined, {} conflict(s) kept side by side",
+                    r.files_restored,
+                    r.files_lost,
+                    r.files_quarantined,
+                    r.conflicts.len()
+                );
+                for (path, what) in &r.details {
+                    tracing::debug!("  {}: {what}", path.display());
+                }
+                let id = incident.clone();
+                self.store.run(move |s| {
+                    if let Err(e) = s.finish_restore(&id, status) {
+                        tracing::error!("recording the restore of {id}: {e}");
+                    }
+                });
+                self.out.emit(AgentEvent::Restored(Restored {
+                    id: incident,
+                    files_restored: r.files_restored,
+                    files_lost: r.files_lost,
+                    files_quarantined: r.files_quarantined,
+                    conflicts: r.conflicts,
+                    already_ok: r.already_ok,
+                }));
+            }
+            Err(e) => {
+                tracing::error!(
+                    "restore of incident {incident} failed: {e}; run `ward restore {incident}` to retry"
+                );
+            }
+        }
+    }
+
+    /// Fail open: an opener held longer than the timeout is allowed.
+    pub(crate) fn expire_pending(&mut self) {
+        let late: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, t))| t.elapsed() >= PRESERVE_TIMEOUT)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            if let Some((p, _)) = self.pending.remove(&id) {
+                self.stats.preserve_timeouts += 1;
+                tracing::warn!(
+                    "preserving {} took longer than {:?}: allowing the open without a copy",
+                    p.path.as_deref().unwrap_or(Path::new("?")).display(),
+                    PRESERVE_TIMEOUT
+                );
+                self.release(p);
+            }
+        }
+    }
+}

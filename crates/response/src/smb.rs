@@ -1,0 +1,155 @@
+//! The SMB client responder: an attack made through Samba is the smbd process serving one
+//! client. Cut off that client, and only it:
+//!
+//! 1. **freeze** the client's smbd process(es) (SIGSTOP stalls only that connection; every
+//!    other client is served by its own smbd process and keeps working);
+//! 2. **block** the client's address on 445/139 in ward's own nftables table, so a client
+//!    with saved credentials cannot simply reconnect;
+//! 3. **end** its sessions cleanly (`smbcontrol smbd kill-client-ip`, then SIGTERM; never
+//!    SIGKILL, which the smbd man page warns against), off the agent's thread.
+
+use crate::{freeze, Containment, Responder, Subject};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use ward_model::{Action, ProcId};
+use ward_smb::{Attributor, Blocker, SambaTools};
+
+/// A block this responder put in place (the agent records it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    /// The blocked address.
+    pub ip: IpAddr,
+    /// How long it lasts (`None`: until `ward unblock`).
+    pub ttl: Option<Duration>,
+}
+
+/// Cuts off SMB clients.
+pub struct SmbClientResponder {
+    attributor: Arc<Attributor>,
+    blocker: Option<Arc<Mutex<Blocker>>>,
+    tools: SambaTools,
+    ttl: Option<Duration>,
+    placed: Arc<Mutex<Vec<Placed>>>,
+}
+
+impl SmbClientResponder {
+    /// A responder that blocks with `blocker` (if nftables is available) for `ttl`.
+    pub fn new(
+        attributor: Arc<Attributor>,
+        blocker: Option<Arc<Mutex<Blocker>>>,
+        tools: SambaTools,
+        ttl: Option<Duration>,
+    ) -> SmbClientResponder {
+        SmbClientResponder {
+            attributor,
+            blocker,
+            tools,
+            ttl,
+            placed: Arc::default(),
+        }
+    }
+
+    /// Blocks placed so far (drained by the agent to record them).
+    pub fn placed(&self) -> Arc<Mutex<Vec<Placed>>> {
+        Arc::clone(&self.placed)
+    }
+
+    fn ip(s: &Subject) -> Option<IpAddr> {
+        s.client.as_ref().and_then(|c| c.ip.parse().ok())
+    }
+}
+
+impl Responder for SmbClientResponder {
+    fn name(&self) -> &'static str {
+        "smb-client"
+    }
+
+    fn handles(&self, s: &Subject) -> bool {
+        SmbClientResponder::ip(s).is_some()
+    }
+
+    fn freeze(&mut self, s: &Subject) -> Containment {
+        // The lineage's own smbd process first, then every other connection of the same
+        // client (a workstation may hold several).
+        let mut others: Vec<ProcId> = s.members.clone();
+        if let Some(ip) = SmbClientResponder::ip(s) {
+            for pid in self.attributor.pids_of(ip) {
+                if pid != s.root.pid && !others.iter().any(|m| m.pid == pid) {
+                    others.push(ProcId { pid, start: 0 });
+                }
+            }
+        }
+        let mut c = freeze(s.root, &others);
+        // Other connections of the client are not descendants of the root: stop them too.
+        for o in &others {
+            if !c.frozen.contains(&o.pid) {
+                let extra = freeze(*o, &[]);
+                c.frozen.extend(extra.frozen);
+            }
+        }
+        c
+    }
+
+    fn finish(&mut self, s: &Subject, c: &mut Containment, kill: bool) -> Action {
+        let Some(ip) = SmbClientResponder::ip(s) else {
+            return Action::Exited;
+        };
+        match &self.blocker {
+            Some(b) => {
+                let r = b.lock().map_err(|_| "blocker lock poisoned".to_string());
+                match r.and_then(|b| b.block(ip, self.ttl).map_err(|e| e.to_string())) {
+                    Ok(()) => {
+                        if let Ok(mut p) = self.placed.lock() {
+                            p.push(Placed { ip, ttl: self.ttl });
+                        }
+                    }
+                    Err(e) => tracing::error!(
+                        "could not block SMB client {ip}: {e}; it may reconnect and must be \
+                         blocked by hand (nft) until this is fixed"
+                    ),
+                }
+            }
+            None => tracing::warn!(
+                "nftables is not available: SMB client {ip} is cut off but not blocked, and \
+                 may reconnect"
+            ),
+        }
+        if !kill {
+            // Left frozen for forensics: its connection stays stalled, its address blocked.
+            return Action::ClientBlocked;
+        }
+        let tools = self.tools.clone();
+        let procs: Vec<ProcId> = c
+            .frozen
+            .iter()
+            .map(|&pid| ProcId { pid, start: 0 })
+            .collect();
+        // Ending the session talks to smbd (and waits for children to exit): not on the
+        // thread that answers permission events.
+        let spawned = std::thread::Builder::new()
+            .name("smb-end".into())
+            .spawn(move || {
+                match ward_smb::end_client(&tools, ip, &procs, Duration::from_secs(5)) {
+                    Ok(r) => {
+                        if !r.still_running.is_empty() {
+                            tracing::warn!(
+                                "SMB client {ip}: smbd process(es) {:?} did not exit",
+                                r.still_running
+                            );
+                        }
+                        tracing::info!(
+                            "SMB client {ip}: session(s) ended ({:?}, {:?})",
+                            r.method,
+                            r.elapsed
+                        );
+                    }
+                    Err(e) => tracing::error!("ending the sessions of SMB client {ip}: {e}"),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot end the sessions of SMB client {ip}: {e}");
+        }
+        Action::ClientBlocked
+    }
+}
