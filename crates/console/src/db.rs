@@ -150,6 +150,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX actions_pending ON actions (host_id, status);
      CREATE TABLE audit (id {serial}, at BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
         detail TEXT NOT NULL, ok BIGINT NOT NULL)",
+    // 2: when the agent reported the restore (for the timeline)
+    "ALTER TABLE incidents ADD COLUMN restored_at BIGINT",
 ];
 
 impl Db {

@@ -710,7 +710,7 @@ pub(crate) fn major(incidents: &[IncidentRow]) -> serde_json::Value {
         .collect();
     let mut hosts: BTreeMap<String, usize> = BTreeMap::new();
     let mut clients: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
-    let mut timeline = Vec::new();
+    let mut timeline: Vec<(i64, String, i64, String)> = Vec::new();
     let (mut damaged, mut restored, mut lost) = (0i64, 0i64, 0i64);
     for i in &open {
         *hosts.entry(i.host_name.clone()).or_default() += 1;
@@ -728,23 +728,42 @@ pub(crate) fn major(incidents: &[IncidentRow]) -> serde_json::Value {
             .unwrap_or(0);
         restored += i.files_restored.unwrap_or(0);
         lost += i.files_lost.unwrap_or(0);
+        let ms = |k: &str| {
+            chrono::DateTime::parse_from_rfc3339(&i.str_field(k))
+                .map(|t| t.timestamp_millis())
+                .unwrap_or(0)
+        };
         for (k, what) in [
-            ("started_at", "first damaging write"),
-            ("detected_at", "detected"),
-            ("contained_at", "contained"),
+            ("started_at", "first damaging write".to_string()),
+            ("detected_at", "detected".into()),
+            (
+                "contained_at",
+                format!("contained ({})", i.str_field("action")),
+            ),
         ] {
-            timeline.push(serde_json::json!({
-                "at": i.str_field(k), "host": i.host_name, "incident": i.num, "what": what,
-            }));
+            timeline.push((ms(k), i.host_name.clone(), i.num, what));
         }
-        if i.restore == "done" || i.restore == "partial" {
-            timeline.push(serde_json::json!({
-                "at": "", "host": i.host_name, "incident": i.num,
-                "what": format!("restore {}", i.restore),
-            }));
+        if let Some(t) = i.restored_at {
+            timeline.push((
+                t,
+                i.host_name.clone(),
+                i.num,
+                format!(
+                    "restore {}: {} restored, {} lost",
+                    i.restore,
+                    i.files_restored.unwrap_or(0),
+                    i.files_lost.unwrap_or(0)
+                ),
+            ));
         }
     }
-    timeline.sort_by(|a, b| a["at"].as_str().cmp(&b["at"].as_str()));
+    timeline.sort();
+    let timeline: Vec<serde_json::Value> = timeline
+        .into_iter()
+        .map(|(t, host, num, what)| {
+            serde_json::json!({"at": store::ms_to_rfc3339(t), "host": host, "incident": num, "what": what})
+        })
+        .collect();
     serde_json::json!({
         "open_incidents": open.len(),
         "hosts": hosts.iter().map(|(h, n)| serde_json::json!({"host": h, "incidents": n})).collect::<Vec<_>>(),

@@ -91,6 +91,7 @@ pub(crate) struct IncidentRow {
     pub files_lost: Option<i64>,
     pub acknowledged_by: Option<String>,
     pub acknowledged_at: Option<i64>,
+    pub restored_at: Option<i64>,
 }
 
 impl IncidentRow {
@@ -113,6 +114,10 @@ impl IncidentRow {
                 "acknowledged_at".into(),
                 self.acknowledged_at.map(ms_to_rfc3339).into(),
             );
+            o.insert(
+                "restored_at".into(),
+                self.restored_at.map(ms_to_rfc3339).into(),
+            );
         }
         v
     }
@@ -129,7 +134,7 @@ impl IncidentRow {
     }
 }
 
-const INC_COLS: &str = "i.num, i.host_id, h.name, i.body, i.detected_at, i.restore, i.files_restored, i.files_lost, i.acknowledged_by, i.acknowledged_at";
+const INC_COLS: &str = "i.num, i.host_id, h.name, i.body, i.detected_at, i.restore, i.files_restored, i.files_lost, i.acknowledged_by, i.acknowledged_at, i.restored_at";
 
 fn inc_row(r: &Row) -> IncidentRow {
     IncidentRow {
@@ -142,6 +147,7 @@ fn inc_row(r: &Row) -> IncidentRow {
         files_lost: r.opt_int(7),
         acknowledged_by: r.opt_text(8),
         acknowledged_at: r.opt_int(9),
+        restored_at: r.opt_int(10),
     }
 }
 
@@ -422,11 +428,12 @@ impl Db {
             AgentEvent::Restored(r) => {
                 let status = if r.files_lost == 0 { "done" } else { "partial" };
                 self.exec(
-                    "UPDATE incidents SET restore = $1, files_restored = $2, files_lost = $3 WHERE host_id = $4 AND id = $5",
+                    "UPDATE incidents SET restore = $1, files_restored = $2, files_lost = $3, restored_at = $4 WHERE host_id = $5 AND id = $6",
                     vec![
                         status.into(),
                         (r.files_restored as i64).into(),
                         (r.files_lost as i64).into(),
+                        e.at.timestamp_millis().into(),
                         host_id.into(),
                         r.id.as_str().into(),
                     ],

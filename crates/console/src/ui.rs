@@ -336,6 +336,21 @@ pub(crate) fn incident(
         ));
     }
     b.push_str("</div>");
+    for a in actions.iter().take(3) {
+        let _ = write!(
+            b,
+            "<p class=\"last-action\">{} requested by {} at {} — <span class=\"a-{}\">{}</span>{}</p>",
+            esc(&a.kind),
+            esc(&a.requested_by),
+            esc(&a.requested_at),
+            esc(&a.status),
+            esc(&a.status),
+            a.result
+                .as_deref()
+                .map(|r| format!(": {}", esc(r)))
+                .unwrap_or_default()
+        );
+    }
     let _ = write!(
         b,
         "<table class=\"facts\"><tr><th>Incident id</th><td>{}</td></tr><tr><th>First damaging write</th><td>{}</td></tr>\
