@@ -1,21 +1,22 @@
 //! Who is behind an smbd child: [`Attributor`].
 //!
-//! The address comes from procfs at once (the child's TCP peer). User and share come from
-//! `smbstatus --json`, which is far too slow for the event path (tens of ms), so a background
-//! thread runs it on demand, at most once per `min_refresh`, and fills the cache; until then
-//! the user falls back to the child's uid (it runs as the client's user) and the share to the
-//! share whose path contains the file. Lookups never run a tool and never wait, except
-//! [`Attributor::wait_complete`], which is for callers off the hot path (writing the
-//! incident).
+//! The address comes from procfs at once (the child's TCP peer), and so does the uid the
+//! child runs as (the client's Unix user). User name and share come from `smbstatus --json`
+//! (tens of ms) and uid → name from NSS (which may ask winbind or LDAP and block), both far
+//! too slow for the event path, so a background thread does them on demand, at most once per
+//! `min_refresh`, and fills the cache; until then the user name falls back to the uid's name
+//! once resolved, and the share to the share whose path contains the file. Lookups never run
+//! a tool or an NSS query and never wait, except [`Attributor::wait_complete`], which is for
+//! callers off the hot path (writing the incident).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ward_model::Client;
+use ward_model::{Client, ProcId};
 
 use crate::peer::tcp_peer;
 use crate::tools::{share_for_path, SambaTools, Share, SmbStatus};
@@ -63,6 +64,9 @@ pub enum Source {
 pub struct Attribution {
     /// The pid of the smbd child.
     pub pid: u32,
+    /// The uid it runs as (the client's Unix user), known at once; `None` before session
+    /// setup.
+    pub uid: Option<u32>,
     /// The client (fields empty while unknown).
     pub client: Client,
     /// Where the user came from.
@@ -82,7 +86,8 @@ impl Attribution {
 struct Entry {
     start: u64,
     ip: Option<IpAddr>,
-    uid_user: Option<String>,
+    /// The uid the child runs as (the client's user after session setup; 0 before).
+    uid: Option<u32>,
     samba_user: Option<String>,
     tcon_shares: Vec<String>,
     /// smbstatus ran after this entry was made and did not list it (yet).
@@ -92,9 +97,13 @@ struct Entry {
 #[derive(Default)]
 struct State {
     cache: HashMap<u32, Entry>,
+    /// uid → user name (None: no such user), filled by the refresher.
+    names: HashMap<u32, Option<String>>,
     shares: Vec<Share>,
     shares_at: Option<Instant>,
     want_refresh: bool,
+    /// pids to read procfs for in the background (new connections, before any event).
+    prefetch: Vec<(u32, u64)>,
     generation: u64,
     last_status: Option<Instant>,
     last_error: Option<String>,
@@ -177,12 +186,22 @@ impl Attributor {
     }
 
     /// What is known now about the client of smbd child `pid`, optionally for an event on
-    /// `path` (which names the share). Never blocks on a tool: the address is read from
+    /// `path` (absolute and resolved, as fanotify reports it; it names the share). Never blocks on a tool: the address is read from
     /// procfs at once; if Samba's word on user/share is not in yet, a refresh is requested
     /// and a later call (or [`Attributor::wait_complete`]) has it. `None` if the process is
     /// gone and was never seen.
     pub fn lookup(&self, pid: u32, path: Option<&Path>) -> Option<Attribution> {
         let start = ward_sys::procfs::stat(pid).map(|s| s.start);
+        self.lookup_at(pid, start, path)
+    }
+
+    /// [`Attributor::lookup`] for a process whose identity the caller already knows (pid and
+    /// start time, e.g. from the proc connector): no `/proc/PID/stat` read on a cache hit.
+    pub fn lookup_id(&self, id: ProcId, path: Option<&Path>) -> Option<Attribution> {
+        self.lookup_at(id.pid, Some(id.start), path)
+    }
+
+    fn lookup_at(&self, pid: u32, start: Option<u64>, path: Option<&Path>) -> Option<Attribution> {
         let mut st = lock(&self.inner.state);
         let fresh = match (st.cache.get(&pid), start) {
             (Some(e), Some(s)) => e.start != s,
@@ -193,14 +212,7 @@ impl Attributor {
         if fresh {
             drop(st);
             // procfs reads outside the lock.
-            let e = Entry {
-                start: start.unwrap_or(0),
-                ip: tcp_peer(pid, &self.inner.cfg.ports),
-                uid_user: uid_of(pid).and_then(user_name),
-                samba_user: None,
-                tcon_shares: Vec::new(),
-                samba_checked: false,
-            };
+            let e = new_entry(pid, start.unwrap_or(0), &self.inner.cfg.ports);
             st = lock(&self.inner.state);
             st.cache.insert(pid, e);
         }
@@ -208,12 +220,19 @@ impl Attributor {
         if e.ip.is_none() && start.is_some() {
             e.ip = tcp_peer(pid, &self.inner.cfg.ports);
         }
-        if e.uid_user.is_none() && start.is_some() {
-            e.uid_user = uid_of(pid).and_then(user_name);
+        if matches!(e.uid, None | Some(0)) && start.is_some() {
+            e.uid = uid_of(pid);
         }
         let e = e.clone();
-        let a = attribution(pid, &e, &st.shares, path);
-        if !a.complete() && !e.samba_checked {
+        // uid → name goes through NSS (winbind, LDAP...), which may block: only the
+        // refresher resolves it; here the cache answers.
+        let name = e.uid.and_then(|u| st.names.get(&u).cloned().flatten());
+        let unresolved = e
+            .uid
+            .map(|u| u != 0 && !st.names.contains_key(&u))
+            .unwrap_or(false);
+        let a = attribution(pid, &e, name, &st.shares, path);
+        if (!a.complete() && !e.samba_checked) || unresolved {
             st.want_refresh = true;
             self.inner.wake.notify_one();
         }
@@ -252,6 +271,23 @@ impl Attributor {
             a = self.lookup(pid, path)?;
         }
         Some(a)
+    }
+
+    /// Read procfs for a new smbd child in the background (call it when the master forks:
+    /// the connection exists then), so that the first lookup for it is a cache hit.
+    /// Never blocks.
+    pub fn prefetch(&self, id: ProcId) {
+        let mut st = lock(&self.inner.state);
+        if st
+            .cache
+            .get(&id.pid)
+            .map(|e| e.start == id.start)
+            .unwrap_or(false)
+        {
+            return;
+        }
+        st.prefetch.push((id.pid, id.start));
+        self.inner.wake.notify_one();
     }
 
     /// Forget `pid` (it exited).
@@ -296,17 +332,32 @@ impl Drop for Attributor {
     }
 }
 
-fn attribution(pid: u32, e: &Entry, shares: &[Share], path: Option<&Path>) -> Attribution {
-    let (user, user_source) = match (&e.samba_user, &e.uid_user) {
+fn new_entry(pid: u32, start: u64, ports: &[u16]) -> Entry {
+    Entry {
+        start,
+        ip: tcp_peer(pid, ports),
+        uid: uid_of(pid),
+        samba_user: None,
+        tcon_shares: Vec::new(),
+        samba_checked: false,
+    }
+}
+
+fn attribution(
+    pid: u32,
+    e: &Entry,
+    uid_name: Option<String>,
+    shares: &[Share],
+    path: Option<&Path>,
+) -> Attribution {
+    let (user, user_source) = match (&e.samba_user, &uid_name) {
         (Some(u), _) => (u.clone(), Source::Samba),
         (None, Some(u)) => (u.clone(), Source::Local),
         (None, None) => (String::new(), Source::Unknown),
     };
     // The path names the share best (a session may have several tree connects).
-    let by_path = path.and_then(|p| {
-        let p: PathBuf = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-        share_for_path(shares, &p).map(|s| s.name.clone())
-    });
+    // Event paths come from the kernel, already absolute and resolved: no canonicalize here.
+    let by_path = path.and_then(|p| share_for_path(shares, p).map(|s| s.name.clone()));
     let (share, share_source) = match (by_path, e.tcon_shares.as_slice()) {
         (Some(s), _) => (s, Source::Local),
         (None, [one]) => (one.clone(), Source::Samba),
@@ -314,6 +365,7 @@ fn attribution(pid: u32, e: &Entry, shares: &[Share], path: Option<&Path>) -> At
     };
     Attribution {
         pid,
+        uid: e.uid.filter(|u| *u != 0),
         client: Client {
             ip: e.ip.map(|i| i.to_string()).unwrap_or_default(),
             user,
@@ -349,11 +401,32 @@ fn apply_status(st: &mut State, status: &SmbStatus) {
 fn refresher(inner: &Inner) {
     loop {
         let mut st = lock(&inner.state);
-        while !st.want_refresh && !st.shutdown {
+        while !st.want_refresh && st.prefetch.is_empty() && !st.shutdown {
             st = inner.wake.wait(st).unwrap_or_else(|p| p.into_inner());
         }
         if st.shutdown {
             return;
+        }
+        if !st.prefetch.is_empty() {
+            let todo = std::mem::take(&mut st.prefetch);
+            drop(st);
+            let made: Vec<(u32, Entry)> = todo
+                .into_iter()
+                .map(|(pid, start)| (pid, new_entry(pid, start, &inner.cfg.ports)))
+                .collect();
+            let mut st = lock(&inner.state);
+            for (pid, e) in made {
+                let stale = st
+                    .cache
+                    .get(&pid)
+                    .map(|o| o.start != e.start)
+                    .unwrap_or(true);
+                if stale {
+                    st.cache.insert(pid, e);
+                }
+            }
+            st.want_refresh = true;
+            continue;
         }
         // Rate limit: at most one smbstatus per min_refresh.
         if let Some(last) = st.last_status {
@@ -371,6 +444,14 @@ fn refresher(inner: &Inner) {
         st.want_refresh = false;
         // Mark entries existing now: only they are checked by this run.
         let before: Vec<u32> = st.cache.keys().copied().collect();
+        let mut uids: Vec<u32> = st
+            .cache
+            .values()
+            .filter_map(|e| e.uid)
+            .filter(|u| *u != 0 && !st.names.contains_key(u))
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
         let need_shares = inner.cfg.shares.is_none()
             && st
                 .shares_at
@@ -384,9 +465,15 @@ fn refresher(inner: &Inner) {
             None
         };
         let status = inner.cfg.tools.status();
+        let names: Vec<(u32, Option<String>)> =
+            uids.into_iter().map(|u| (u, user_name(u))).collect();
 
         let mut st = lock(&inner.state);
         st.last_status = Some(Instant::now());
+        if st.names.len() > 65536 {
+            st.names.clear();
+        }
+        st.names.extend(names);
         let mut err = None;
         match shares {
             Some(Ok(s)) => {
@@ -441,7 +528,7 @@ mod tests {
         Entry {
             start: 1,
             ip: Some("10.0.0.5".parse().unwrap()),
-            uid_user: Some("alice".into()),
+            uid: Some(1000),
             samba_user: None,
             tcon_shares: vec![],
             samba_checked: false,
@@ -455,7 +542,13 @@ mod tests {
             path: "/srv/data".into(),
         }];
         let e = entry();
-        let a = attribution(7, &e, &shares, Some(Path::new("/srv/data/x.txt")));
+        let a = attribution(
+            7,
+            &e,
+            Some("alice".into()),
+            &shares,
+            Some(Path::new("/srv/data/x.txt")),
+        );
         assert_eq!(a.client.ip, "10.0.0.5");
         assert_eq!(a.client.user, "alice");
         assert_eq!(a.client.share, "data");
@@ -480,12 +573,12 @@ mod tests {
         };
         apply_status(&mut st, &status);
         let e = &st.cache[&7];
-        let a = attribution(7, e, &shares, None);
+        let a = attribution(7, e, None, &shares, None);
         assert_eq!(a.client.user, "HOSP\\alice");
         assert_eq!(a.client.share, "pacs");
         assert!(a.complete());
         // With a path, the path's share wins.
-        let a = attribution(7, e, &shares, Some(Path::new("/srv/data/y")));
+        let a = attribution(7, e, None, &shares, Some(Path::new("/srv/data/y")));
         assert_eq!(a.client.share, "data");
     }
 

@@ -97,8 +97,12 @@ pub fn end_client(
     // Even with no child known, smbd is asked to drop the address (it knows its children).
     let smbcontrol_error = tools.kill_client_ip(ip).err().map(|e| e.to_string());
     signal(&ok, Signal::SIGCONT);
-    let half = t0 + bound / 2;
-    let mut left = wait_gone(&ok, half);
+    // When smbcontrol worked, give smbd half the bound to close the sessions itself.
+    let mut left = if smbcontrol_error.is_none() {
+        wait_gone(&ok, t0 + bound / 2)
+    } else {
+        ok.clone()
+    };
     let method = if ok.is_empty() {
         if smbcontrol_error.is_none() {
             EndMethod::SmbControl

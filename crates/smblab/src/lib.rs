@@ -551,3 +551,45 @@ impl LabClient<'_> {
         self.spawn(script, args)?.wait(timeout)
     }
 }
+
+/// A tmpfs mounted on a fresh temp dir, for share contents; unmounted (and the dir removed)
+/// on drop, also on panic. Root only.
+#[derive(Debug)]
+pub struct ScratchTmpfs {
+    dir: Option<tempfile::TempDir>,
+}
+
+impl ScratchTmpfs {
+    /// Mount a tmpfs of `size_mib` MiB.
+    pub fn new(size_mib: u32) -> Result<ScratchTmpfs> {
+        let dir = tempfile::Builder::new()
+            .prefix("ward-smblab-fs-")
+            .tempdir()
+            .map_err(io_err("creating a mount point"))?;
+        proc::run(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o"])
+                .arg(format!("size={size_mib}m,mode=0755"))
+                .arg("ward-smblab")
+                .arg(dir.path()),
+        )?;
+        Ok(ScratchTmpfs { dir: Some(dir) })
+    }
+
+    /// Where it is mounted.
+    pub fn path(&self) -> &Path {
+        self.dir
+            .as_ref()
+            .map(|d| d.path())
+            .unwrap_or(Path::new("/nonexistent"))
+    }
+}
+
+impl Drop for ScratchTmpfs {
+    fn drop(&mut self) {
+        if let Some(d) = self.dir.take() {
+            let _ = Command::new("umount").arg(d.path()).status();
+            let _ = d.close();
+        }
+    }
+}

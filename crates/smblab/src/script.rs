@@ -11,11 +11,12 @@ use serde_json::Value;
 
 use crate::{io_err, Error, Result};
 
-const SCRIPTS: [(&str, &str); 4] = [
+const SCRIPTS: [(&str, &str); 5] = [
     ("common.py", include_str!("../py/common.py")),
     ("attacker.py", include_str!("../py/attacker.py")),
     ("honest.py", include_str!("../py/honest.py")),
     ("bulk.py", include_str!("../py/bulk.py")),
+    ("probe.py", include_str!("../py/probe.py")),
 ];
 
 /// The interpreter with smbprotocol: `$WARD_SMBLAB_PYTHON` or `python3`, resolved to its
