@@ -685,6 +685,9 @@ mod tests {
         assert_eq!(got[0].0, "20261201T100000-1");
         assert_eq!(got[0].1["event"]["kind"], "alert");
         assert_eq!(got[1].1["event"]["action"], "files-restored");
+        // The receiver records before it answers: wait for the sink to see the answers.
+        s.flush().unwrap();
+        assert_eq!(s.spooled(), 0);
         let attempts = rx.attempts.lock().unwrap().clone();
         assert_eq!(attempts.len(), 5);
         assert!(
