@@ -528,8 +528,9 @@ mod tests {
             assert!(out.emit(lifted(i)));
         }
         let took = t0.elapsed();
+        // Blocking on the sink would take 10 x 100 ms; leave room for a loaded machine.
         assert!(
-            took < Duration::from_millis(50),
+            took < Duration::from_millis(500),
             "emit blocked for {took:?}"
         );
         out.close();
