@@ -5,6 +5,7 @@
 //! tested).
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -290,21 +291,35 @@ pub struct Syslog {
 pub struct Webhook {
     /// `http://` or `https://` URL each event is POSTed to (required).
     pub url: String,
-    /// Events not yet delivered are kept here, in order, across restarts.
-    #[serde(default = "Webhook::default_spool_dir")]
-    pub spool_dir: PathBuf,
+    /// Events not yet delivered are kept here, in order, across restarts; default
+    /// `<state dir>/spool/webhook`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spool_dir: Option<PathBuf>,
     /// Spool budget (MiB, 1..=1048576); when full the oldest undelivered events are
-    /// reported dropped.
+    /// dropped, and reported.
     #[serde(default = "Webhook::default_max_spool_mib")]
     pub max_spool_mib: u64,
+    /// Extra request headers, e.g. `{ Authorization = "Bearer ..." }`. Credentials here
+    /// require a file other users cannot read.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Whole-request timeout in seconds (1..=300).
+    #[serde(default = "Webhook::default_timeout_secs")]
+    pub timeout_secs: u64,
 }
 
 impl Webhook {
-    fn default_spool_dir() -> PathBuf {
-        PathBuf::from("/var/lib/ward/spool/webhook")
-    }
     fn default_max_spool_mib() -> u64 {
-        256
+        64
+    }
+    fn default_timeout_secs() -> u64 {
+        5
+    }
+    /// The spool directory, given the agent's state directory.
+    pub fn spool_dir_in(&self, state_dir: &Path) -> PathBuf {
+        self.spool_dir
+            .clone()
+            .unwrap_or_else(|| state_dir.join("spool").join("webhook"))
     }
 }
 

@@ -157,9 +157,17 @@ fn host_port_problem(addr: &str) -> Option<String> {
 
 fn nft_name_ok(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && s.len() <= 64
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.len() <= 32
+}
+
+/// Header names that carry credentials by convention.
+fn secret_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["auth", "token", "key", "secret", "cookie", "password"]
+        .iter()
+        .any(|w| n.contains(w))
 }
 
 /// Every problem of a deserialized config. `world_readable`: whether users other than
@@ -283,8 +291,8 @@ pub(crate) fn validate(c: &Config, world_readable: bool) -> Vec<Problem> {
         k.push(
             key(&["smb", "nft_table"]),
             format!(
-                "`{}` is not a usable nftables table name: use letters, digits, `_` and `-` \
-                 (starting with a letter), at most 64 characters",
+                "`{}` is not a usable nftables table name: use letters, digits and `_` \
+                 (starting with a letter), at most 32 characters",
                 c.smb.nft_table
             ),
         );
@@ -355,7 +363,9 @@ pub(crate) fn validate(c: &Config, world_readable: bool) -> Vec<Problem> {
         if let Some(r) = http_url_problem(&w.url, &["https", "http"]) {
             k.push(key(&["outputs", "webhook", "url"]), r);
         }
-        k.absolute(key(&["outputs", "webhook", "spool_dir"]), &w.spool_dir);
+        if let Some(d) = &w.spool_dir {
+            k.absolute(key(&["outputs", "webhook", "spool_dir"]), d);
+        }
         k.range(
             &["outputs", "webhook", "max_spool_mib"],
             w.max_spool_mib,
@@ -363,6 +373,34 @@ pub(crate) fn validate(c: &Config, world_readable: bool) -> Vec<Problem> {
             1_048_576,
             "MiB",
         );
+        k.range(
+            &["outputs", "webhook", "timeout_secs"],
+            w.timeout_secs,
+            1,
+            300,
+            "seconds",
+        );
+        for (name, value) in &w.headers {
+            let path = key(&["outputs", "webhook", "headers", name]);
+            let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            if name.is_empty() || !name.chars().all(token) {
+                k.push(
+                    path,
+                    format!("`{name}` is not an HTTP header name: use letters, digits and `-`"),
+                );
+            } else if value.contains(['\r', '\n']) {
+                k.push(
+                    path,
+                    "a header value cannot contain a line break: put it on one line",
+                );
+            } else if world_readable && secret_header(name) {
+                k.push(
+                    path,
+                    "this header holds a credential but other users can read the file: run \
+                     `chmod 600 {FILE}`",
+                );
+            }
+        }
     }
 
     // Console.

@@ -96,6 +96,8 @@ facility = "local3"
 
 [outputs.webhook]
 url = "https://siem.example.org:8443/ward"
+timeout_secs = 10
+headers = { Authorization = "Splunk 0000", X-Source = "ward" }
 
 [console]
 url = "https://console.example.org:8443"
@@ -131,8 +133,13 @@ fn good_file_loads_every_section() {
         (Transport::Udp, Facility::Local3, 19)
     );
     let w = c.outputs.webhook.as_ref().unwrap();
-    assert_eq!(w.spool_dir, PathBuf::from("/var/lib/ward/spool/webhook"));
-    assert_eq!(w.max_spool_mib, 256);
+    assert_eq!(w.spool_dir, None);
+    assert_eq!(
+        w.spool_dir_in(Path::new("/var/lib/ward")),
+        PathBuf::from("/var/lib/ward/spool/webhook")
+    );
+    assert_eq!((w.max_spool_mib, w.timeout_secs), (64, 10));
+    assert_eq!(w.headers["Authorization"], "Splunk 0000");
     assert_eq!(c.exclude_program.len(), 2);
     assert_eq!(c.exclude_program[1].sha256, None);
 
@@ -183,6 +190,8 @@ fn shipped_example_names_every_key() {
     let full = parse(GOOD, Path::new("good.toml")).unwrap();
     let mut full = full;
     full.console.enroll_token = Some("t".into());
+    full.outputs.webhook.as_mut().unwrap().spool_dir = Some("/s".into());
+    full.outputs.webhook.as_mut().unwrap().headers.clear();
     let v = toml::Value::try_from(&full).unwrap();
     let mut keys = Vec::new();
     fn walk(v: &toml::Value, prefix: &str, keys: &mut Vec<(String, String)>) {
@@ -510,6 +519,21 @@ fn secrets_need_a_private_file() {
         (3, "console.enroll_token")
     );
     assert!(e.to_string().contains("chmod 600"), "{e}");
+}
+
+#[test]
+fn credential_headers_need_a_private_file() {
+    let text = "[outputs.webhook]\nurl = \"https://siem:8088/\"\nheaders = { Authorization = \"Splunk x\", X-Source = \"ward\" }\n";
+    let (_d, p) = file(text);
+    assert!(check(&p).is_ok());
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = check(&p).unwrap_err();
+    assert_eq!(e.len(), 1, "{e}");
+    assert_eq!(e.errors()[0].key, "outputs.webhook.headers.Authorization");
+    assert_eq!(e.errors()[0].line, 3);
+    let r =
+        one_reason("[outputs.webhook]\nurl = \"http://h/\"\nheaders = { \"Bad Name\" = \"v\" }\n");
+    assert!(r.contains("not an HTTP header name"), "{r}");
 }
 
 #[test]
