@@ -126,9 +126,15 @@ pub trait ConnectSource: Send {
     /// Whether [`deny`](Self::deny) can refuse connections (only the BPF monitor can).
     fn can_deny(&self) -> bool;
     /// Refuse, in the kernel, every further connect (any port, TCP or UDP, IPv4 or IPv6)
-    /// of process `tgid`: it fails with `EPERM`. Threads of `tgid` are covered; children it
-    /// forks later are not (deny each member of the lineage).
+    /// of process `tgid`: it fails with `EPERM`. Threads of `tgid` are covered; processes it
+    /// forks afterwards only when [`deny_follows_lineage`](Self::deny_follows_lineage)
+    /// (otherwise deny each member of the lineage).
     fn deny(&mut self, tgid: u32) -> Result<(), BpfError>;
+    /// Whether the kernel extends a denial to processes the denied one forks, and drops
+    /// the entry when the process has exited (BPF monitor with kernel BTF).
+    fn deny_follows_lineage(&self) -> bool {
+        false
+    }
     /// Undo [`deny`](Self::deny); returns whether `tgid` was denied. Call it when the
     /// process has exited, so that a recycled pid is not refused.
     fn allow(&mut self, tgid: u32) -> Result<bool, BpfError>;

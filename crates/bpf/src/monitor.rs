@@ -36,6 +36,9 @@ const DENY_CAPACITY: u32 = 4096;
 /// Program names in connect.bpf.c, as `bpftool cgroup tree` shows them.
 pub(crate) const PROGRAMS: [(&str, &str); 2] =
     [("ward_connect4", "connect4"), ("ward_connect6", "connect6")];
+/// The optional tp_btf programs that make the deny set follow forks and exits.
+const LINEAGE_PROGRAMS: [&str; 2] = ["ward_fork", "ward_exit"];
+const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 /// Records decoded by the ring buffer callback, waiting for [`ConnectMonitor::read`].
 #[derive(Default)]
@@ -60,6 +63,8 @@ pub struct ConnectMonitor {
     _obj: Object,
     cgroup: PathBuf,
     delivered: u64,
+    lineage: bool,
+    lineage_loaded: bool,
 }
 
 impl std::fmt::Debug for ConnectMonitor {
@@ -68,6 +73,7 @@ impl std::fmt::Debug for ConnectMonitor {
             .field("cgroup", &self.cgroup)
             .field("attached", &self.links.len())
             .field("delivered", &self.delivered)
+            .field("lineage", &self.lineage)
             .finish_non_exhaustive()
     }
 }
@@ -94,16 +100,44 @@ impl ConnectMonitor {
             source,
         })?;
 
-        let obj = with_captured_log(|| {
-            let mut open = ObjectBuilder::default().open_memory(OBJECT)?;
-            for mut m in open.maps_mut() {
-                if m.name() == "events" {
-                    m.set_max_entries(ring_bytes)?;
+        // With kernel BTF, also load the fork/exit programs (the deny set then follows the
+        // lineage and cleans itself up); if they cannot load, go on without them.
+        let want_lineage = Path::new(KERNEL_BTF).exists();
+        let load = |lineage: bool| {
+            with_captured_log(|| {
+                let mut open = ObjectBuilder::default().open_memory(OBJECT)?;
+                for mut m in open.maps_mut() {
+                    if m.name() == "events" {
+                        m.set_max_entries(ring_bytes)?;
+                    }
                 }
+                for mut p in open.progs_mut() {
+                    if LINEAGE_PROGRAMS.iter().any(|n| p.name() == *n) {
+                        p.set_autoload(lineage);
+                    }
+                }
+                open.load()
+            })
+        };
+        let (obj, mut lineage) = match load(want_lineage) {
+            Ok(obj) => (obj, want_lineage),
+            Err((e, log)) if want_lineage => {
+                tracing::warn!(
+                    "BPF fork/exit programs did not load ({e:#}); the deny set will not follow \
+                     forks nor clean up after exits (allow() exited pids); log head:\n{}",
+                    log_head(&log)
+                );
+                (load(false).map_err(|(e, log)| load_error(&e, log))?, false)
             }
-            open.load()
-        })
-        .map_err(|(e, log)| load_error(&e, log))?;
+            Err((e, log)) => return Err(load_error(&e, log)),
+        };
+        let lineage_loaded = lineage;
+        if !want_lineage {
+            tracing::warn!(
+                "no kernel BTF at {KERNEL_BTF}: the deny set will not follow forks nor clean up \
+                 after exits (allow() exited pids)"
+            );
+        }
 
         let handle = |name: &'static str| -> Result<MapHandle, BpfError> {
             let map = obj
@@ -173,10 +207,35 @@ impl ConnectMonitor {
                     })?;
             links.push(link);
         }
+        if lineage {
+            let mut extra = Vec::new();
+            for name in LINEAGE_PROGRAMS {
+                match obj
+                    .progs_mut()
+                    .find(|p| p.name() == name)
+                    .map(|p| p.attach())
+                {
+                    Some(Ok(link)) => extra.push(link),
+                    Some(Err(e)) => {
+                        tracing::warn!("attaching {name} failed ({e:#}): the deny set will not follow forks nor clean up after exits");
+                        lineage = false;
+                        break;
+                    }
+                    None => {
+                        lineage = false;
+                        break;
+                    }
+                }
+            }
+            if lineage {
+                links.extend(extra);
+            }
+        }
         tracing::info!(
             cgroup = %cgroup.display(),
             ports = ?opts.ports,
             report_loopback = opts.report_loopback,
+            deny_follows_lineage = lineage,
             "BPF connect monitor attached (connect4, connect6)"
         );
         Ok(ConnectMonitor {
@@ -189,7 +248,43 @@ impl ConnectMonitor {
             _obj: obj,
             cgroup,
             delivered: 0,
+            lineage,
+            lineage_loaded,
         })
+    }
+
+    /// Kernel ids of the programs this monitor loaded (`bpftool prog show id ID`), for
+    /// diagnostics and for checking that they are gone after drop.
+    pub fn program_ids(&self) -> Vec<u32> {
+        let lineage: &[&str] = if self.lineage_loaded {
+            &LINEAGE_PROGRAMS
+        } else {
+            &[]
+        };
+        self._obj
+            .progs()
+            .filter(|p| {
+                PROGRAMS.iter().any(|(n, _)| p.name() == *n)
+                    || lineage.iter().any(|n| p.name() == *n)
+            })
+            .filter_map(|p| libbpf_rs::Program::id_from_fd(p.as_fd()).ok())
+            .collect()
+    }
+
+    /// Whether the deny set follows the lineage in the kernel (needs kernel BTF): a process
+    /// forked by a denied process is denied from birth, and a denied process's entry is
+    /// removed when its last thread exits. When `false`, deny each member of the lineage
+    /// yourself and [`allow`](Self::allow) each one once it has exited.
+    pub fn deny_follows_lineage(&self) -> bool {
+        self.lineage
+    }
+
+    /// Whether `tgid` is in the deny set now.
+    pub fn is_denied(&self, tgid: u32) -> Result<bool, BpfError> {
+        self.deny_map
+            .lookup(&tgid.to_ne_bytes(), MapFlags::ANY)
+            .map(|v| v.is_some())
+            .map_err(|e| map_error("deny", "lookup", &e))
     }
 
     /// The cgroup the programs are attached to.
@@ -325,6 +420,9 @@ impl ConnectSource for ConnectMonitor {
     }
     fn deny(&mut self, tgid: u32) -> Result<(), BpfError> {
         ConnectMonitor::deny(self, tgid)
+    }
+    fn deny_follows_lineage(&self) -> bool {
+        self.lineage
     }
     fn allow(&mut self, tgid: u32) -> Result<bool, BpfError> {
         ConnectMonitor::allow(self, tgid)

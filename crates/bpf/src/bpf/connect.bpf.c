@@ -8,8 +8,14 @@
 // crash) as cgroup/connect4 and cgroup/connect6 to the root of the cgroup-v2 hierarchy:
 // every process on the host, whatever its cgroup or network namespace, passes through it.
 //
-// Built against the plain uapi headers (struct bpf_sock_addr is uapi), with no CO-RE
-// relocation, so it needs no kernel BTF. Needs Linux >= 5.8 (BPF ring buffer).
+// The connect hooks are built against the plain uapi headers (struct bpf_sock_addr is uapi)
+// and need no kernel BTF. Needs Linux >= 5.8 (BPF ring buffer).
+//
+// Optional, where the kernel has BTF (user space loads them only then): tp_btf programs on
+// sched_process_fork and sched_process_exit keep the deny set right by themselves. A child
+// forked by a denied process is denied from its first instruction (no window between fork
+// and user space noticing it), and a denied process's entry is removed when its whole
+// thread group has exited, so that a recycled pid is never refused.
 //
 // Contract with user space (crates/bpf/src/monitor.rs decodes exactly this):
 // - `struct event` below, 40 bytes, native endianness, address bytes in network order.
@@ -60,6 +66,22 @@ _Static_assert(__builtin_offsetof(struct event, dport) == 20, "event layout");
 _Static_assert(__builtin_offsetof(struct event, family) == 22, "event layout");
 _Static_assert(__builtin_offsetof(struct event, denied) == 23, "event layout");
 _Static_assert(__builtin_offsetof(struct event, daddr) == 24, "event layout");
+
+// Minimal CO-RE views of kernel structs (libbpf relocates the offsets against the running
+// kernel's BTF); only the fork/exit programs use them.
+typedef struct {
+	int counter;
+} ward_atomic_t;
+
+struct signal_struct {
+	ward_atomic_t live;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	int pid;
+	int tgid;
+	struct signal_struct *signal;
+} __attribute__((preserve_access_index));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -178,6 +200,34 @@ int ward_connect6(struct bpf_sock_addr *ctx)
 			loopback = 1;
 	}
 	return handle(6, ctx->type, dport, daddr, loopback);
+}
+
+// A process forked by a denied process is denied too (threads share the tgid already).
+SEC("tp_btf/sched_process_fork")
+int ward_fork(unsigned long long *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx[0];
+	struct task_struct *child = (struct task_struct *)ctx[1];
+	__u32 ptgid = parent->tgid;
+	__u32 ctgid = child->tgid;
+	__u8 one = 1;
+
+	if (ctgid != ptgid && bpf_map_lookup_elem(&deny, &ptgid))
+		bpf_map_update_elem(&deny, &ctgid, &one, BPF_ANY);
+	return 0;
+}
+
+// When the last thread of a denied process exits, forget it (its pid may be reused).
+SEC("tp_btf/sched_process_exit")
+int ward_exit(unsigned long long *ctx)
+{
+	struct task_struct *p = (struct task_struct *)ctx[0];
+	__u32 tgid = p->tgid;
+
+	// do_exit() has already decremented signal->live: 0 means the group is dead.
+	if (p->signal->live.counter == 0)
+		bpf_map_delete_elem(&deny, &tgid);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

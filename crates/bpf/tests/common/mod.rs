@@ -222,12 +222,25 @@ pub struct Kid {
     pub child: Child,
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
+    stderr: Arc<std::sync::Mutex<String>>,
 }
 
 impl Kid {
     fn new(mut child: Child) -> Kid {
         let stdin = child.stdin.take();
         let stdout: ChildStdout = child.stdout.take().unwrap();
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        if let Some(err) = child.stderr.take() {
+            let sink = Arc::clone(&stderr);
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines() {
+                    let Ok(line) = line else { break };
+                    let mut s = sink.lock().unwrap_or_else(|p| p.into_inner());
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            });
+        }
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -241,6 +254,7 @@ impl Kid {
             child,
             stdin,
             lines,
+            stderr,
         }
     }
 
@@ -257,9 +271,24 @@ impl Kid {
             match self.lines.recv_timeout(left) {
                 Ok(l) if l == marker => return got,
                 Ok(l) => got.push(l),
-                Err(e) => panic!("child never printed {marker:?} ({e}); got {got:?}"),
+                Err(e) => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let status = self.child_status();
+                    let err = self
+                        .stderr
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone();
+                    panic!("child never printed {marker:?} ({e}; {status}); got {got:?}; stderr: {err}")
+                }
             }
         }
+    }
+
+    fn child_status(&self) -> String {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .map(|s| format!("stat: {s}"))
+            .unwrap_or_else(|_| "exited".into())
     }
 
     pub fn say(&mut self, line: &str) {
@@ -322,4 +351,24 @@ pub fn attached(cgroup: &std::path::Path) -> Vec<(u64, String)> {
 
 pub fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
+}
+
+/// IDs and names of every loaded BPF program whose name starts with `ward_`, per bpftool.
+pub fn ward_programs() -> Vec<(u64, String)> {
+    let out = Command::new("bpftool")
+        .args(["-j", "prog", "show"])
+        .output()
+        .expect("bpftool (scripts/setup-bpf.sh installs it)");
+    assert!(out.status.success(), "bpftool prog show failed");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let name = p.get("name")?.as_str()?;
+            name.starts_with("ward_")
+                .then(|| Some((p.get("id")?.as_u64()?, name.to_string())))?
+        })
+        .collect()
 }
