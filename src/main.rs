@@ -49,6 +49,13 @@ enum Cmd {
         /// JSON lines on stdout.
         #[arg(long)]
         json: bool,
+        /// Format of the lines on stdout: native (the events above) or ecs (one Elastic
+        /// Common Schema document per event; implies output on stdout).
+        #[arg(long, value_name = "native|ecs")]
+        format: Option<String>,
+        /// Serve Prometheus metrics (every metric named ward_*) at http://ADDR/metrics.
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
         /// Also write every event the engine sees to FILE (JSON lines), for replay.
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
@@ -69,7 +76,25 @@ enum Cmd {
         /// Incident id (see `ward incidents`).
         id: String,
     },
-    /// List recorded incidents.
+    /// Lift the block of an SMB client that ward cut off (see `ward incidents`).
+    Unblock {
+        #[arg(long, default_value = "/var/lib/ward")]
+        state_dir: PathBuf,
+        /// The settings `ward protect` runs with (for the nftables table name).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The client's address.
+        ip: String,
+    },
+    /// Show the health of the running `ward protect` (from its status socket).
+    Status {
+        #[arg(long, default_value = "/var/lib/ward")]
+        state_dir: PathBuf,
+        /// The raw JSON snapshot.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recorded incidents and the SMB client blocks in force.
     Incidents {
         #[arg(long, default_value = "/var/lib/ward")]
         state_dir: PathBuf,
@@ -173,14 +198,28 @@ fn run(cli: Cli) -> Result<(), ExitError> {
             state_dir,
             config,
             json,
+            format,
+            metrics_addr,
             record,
             paths,
         } => {
             let cfg =
                 ward_agent::settings::Config::load(config.as_deref()).map_err(ExitError::usage)?;
             let mut sinks: Vec<Box<dyn ward_outputs::Sink>> = Vec::new();
-            if json {
-                sinks.push(Box::new(ward_outputs::JsonLines::new(std::io::stdout())));
+            match format.as_deref() {
+                None | Some("native") if json => {
+                    sinks.push(Box::new(ward_outputs::JsonLines::new(std::io::stdout())))
+                }
+                None | Some("native") => {}
+                Some("ecs") => sinks.push(Box::new(ward_outputs::EcsLines::new(
+                    std::io::stdout(),
+                    ward_outputs::EcsContext::detect(),
+                ))),
+                Some(other) => {
+                    return Err(ExitError::usage(format!(
+                        "--format {other}: use native or ecs"
+                    )))
+                }
             }
             Ok(ward_agent::protect::run(
                 ward_agent::protect::ProtectOptions {
@@ -189,8 +228,28 @@ fn run(cli: Cli) -> Result<(), ExitError> {
                     cfg,
                     sinks,
                     record,
+                    metrics_addr,
                 },
             )?)
+        }
+        Cmd::Unblock {
+            state_dir,
+            config,
+            ip,
+        } => {
+            let cfg =
+                ward_agent::settings::Config::load(config.as_deref()).map_err(ExitError::usage)?;
+            Ok(ward_agent::report::unblock(&state_dir, &ip, &cfg)?)
+        }
+        Cmd::Status { state_dir, json } => {
+            let v = ward_outputs::status_client(state_dir.join("status.sock"))
+                .map_err(|e| ExitError::usage(e.to_string()))?;
+            if json {
+                println!("{v}");
+            } else {
+                print!("{}", ward_outputs::format_status(&v));
+            }
+            Ok(())
         }
         Cmd::Incidents { state_dir, json } => Ok(ward_agent::report::incidents(&state_dir, json)?),
         Cmd::Restore {

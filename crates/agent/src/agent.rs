@@ -53,6 +53,8 @@ pub struct Parts<S: EventSource> {
     pub recorder: Option<std::io::BufWriter<std::fs::File>>,
     /// Samba client attribution, if on.
     pub smb: Option<Smb>,
+    /// Counters and histograms for `--metrics-addr` and `ward status`.
+    pub metrics: std::sync::Arc<ward_outputs::Metrics>,
 }
 
 /// What the agent needs for Samba: who each smbd process serves, and the blocks the SMB
@@ -97,6 +99,9 @@ pub struct Agent<S: EventSource> {
     pub(crate) vault: Option<VaultWorker>,
     pub(crate) recorder: Option<std::io::BufWriter<std::fs::File>>,
     pub(crate) smb: Option<Smb>,
+    pub(crate) metrics: std::sync::Arc<ward_outputs::Metrics>,
+    /// Event time of the observation being handled (for answer latencies).
+    pub(crate) cur_time: u64,
     /// Opens held while their file is preserved: job id → (request, since).
     pub(crate) pending: HashMap<u64, (PermRequest, Instant)>,
     pub(crate) next_job: u64,
@@ -187,6 +192,8 @@ impl<S: EventSource> Agent<S> {
             vault: p.vault,
             recorder: p.recorder,
             smb: p.smb,
+            metrics: p.metrics,
+            cur_time: 0,
             pending: HashMap::new(),
             next_job: 0,
             preserved: HashMap::new(),
@@ -311,9 +318,9 @@ impl<S: EventSource> Agent<S> {
     /// Stop: allow every held request, then hand back the source (so its marks can be
     /// released before the slower shutdown work), and finish the vault's queued work.
     pub fn stop_source(&mut self) {
-        let held: Vec<PermRequest> = self.pending.drain().map(|(_, (p, _))| p).collect();
-        for p in held {
-            self.answer(p, true);
+        let held: Vec<(PermRequest, Instant)> = self.pending.drain().map(|(_, h)| h).collect();
+        for (p, since) in held {
+            self.answer_after(p, true, since.elapsed());
         }
     }
 

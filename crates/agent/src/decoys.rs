@@ -29,6 +29,7 @@ pub fn place(dirs: &[PathBuf]) -> Vec<PathBuf> {
             Ok(mut f) => {
                 use std::io::Write;
                 if f.write_all(body).and_then(|_| f.sync_all()).is_ok() {
+                    like_its_directory(&f, d);
                     out.push(p);
                 } else {
                     let _ = std::fs::remove_file(&p);
@@ -49,6 +50,19 @@ pub fn place(dirs: &[PathBuf]) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Give the decoy the directory's owner, group and read/write bits, so that whoever may
+/// write files there (a Samba share's users, a service account) can also "encrypt" the
+/// decoy: it is bait, and bait nobody can bite is useless.
+fn like_its_directory(f: &std::fs::File, dir: &Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(md) = std::fs::metadata(dir) else {
+        return;
+    };
+    let _ = std::os::unix::fs::fchown(f, Some(md.uid()), Some(md.gid()));
+    let mode = md.mode() & 0o666 | 0o600;
+    let _ = f.set_permissions(std::fs::Permissions::from_mode(mode));
 }
 
 /// Remove decoys placed by [`place`] (if still there and still ours by name).

@@ -1,77 +1,53 @@
-//! The agent's outputs: typed [`AgentEvent`]s delivered, in order, to every configured
-//! [`Sink`] by one output thread, so that a slow reader of stdout (or a slow SIEM) can
-//! never delay an answer to a permission event.
+//! The agent's outputs: typed [`AgentEvent`]s delivered in order to every configured sink
+//! by `ward-outputs`' runner (its own thread), so that a slow reader of stdout or a slow SIEM
+//! can never delay an answer to a permission event.
 
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use ward_model::AgentEvent;
-use ward_outputs::Sink;
+use ward_outputs::{Metrics, OutputOptions, Outputs, Sink};
 
-/// The output thread.
+/// The output runner (`None` after close).
 pub struct Output {
-    tx: Option<mpsc::Sender<AgentEvent>>,
-    thread: Option<JoinHandle<()>>,
+    runner: Option<Outputs>,
+    emitter: ward_outputs::Emitter,
 }
 
 impl Output {
-    /// Deliver to `sinks` (none: events are dropped).
-    pub fn start(mut sinks: Vec<Box<dyn Sink>>) -> Output {
-        if sinks.is_empty() {
-            return Output {
-                tx: None,
-                thread: None,
-            };
-        }
-        let (tx, rx) = mpsc::channel::<AgentEvent>();
-        let thread = std::thread::Builder::new()
-            .name("outputs".into())
-            .spawn(move || {
-                let mut failures = vec![0u64; sinks.len()];
-                for ev in rx {
-                    for (i, s) in sinks.iter_mut().enumerate() {
-                        // A failing output must never stop protection.
-                        if let Err(e) = s.send(&ev) {
-                            failures[i] += 1;
-                            if failures[i].is_power_of_two() {
-                                tracing::warn!(
-                                    "output {}: {e} ({} failure(s) so far)",
-                                    s.name(),
-                                    failures[i]
-                                );
-                            }
-                        }
-                    }
-                }
-                for s in sinks.iter_mut() {
-                    if let Err(e) = s.flush() {
-                        tracing::warn!("output {}: {e}", s.name());
-                    }
-                }
-            })
-            .expect("spawning the output thread");
+    /// Deliver to `sinks`, counting in `metrics`.
+    pub fn start(sinks: Vec<Box<dyn Sink>>, metrics: Option<Arc<Metrics>>) -> Output {
+        let runner = Outputs::start_with(
+            sinks,
+            OutputOptions {
+                metrics,
+                ..Default::default()
+            },
+        );
+        let emitter = runner.emitter();
         Output {
-            tx: Some(tx),
-            thread: Some(thread),
+            runner: Some(runner),
+            emitter,
         }
     }
 
-    /// Queue an event for every sink.
+    /// Queue an event for every sink (never blocks: a full queue drops and counts).
     pub fn emit(&self, ev: AgentEvent) {
-        self.emitter().emit(ev);
+        self.emitter.emit(ev);
     }
 
-    /// A handle other threads can emit through (in order with everything else).
-    pub fn emitter(&self) -> Emitter {
-        Emitter {
-            tx: self.tx.clone(),
-        }
+    /// A clonable `Send` handle other threads can emit through.
+    pub fn emitter(&self) -> ward_outputs::Emitter {
+        self.emitter.clone()
     }
 
-    /// Deliver everything queued and stop the thread.
+    /// Deliver everything queued and stop (bounded: a stuck sink is left behind).
     pub fn close(&mut self) {
-        self.tx.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(r) = self.runner.take() {
+            let report = r.close();
+            for (name, _, failed, disabled) in &report.sinks {
+                if *failed > 0 || *disabled {
+                    tracing::warn!("output {name}: {failed} event(s) not delivered");
+                }
+            }
         }
     }
 }
@@ -79,21 +55,6 @@ impl Output {
 impl Drop for Output {
     fn drop(&mut self) {
         self.close();
-    }
-}
-
-/// A clonable, `Send` handle to the outputs.
-#[derive(Clone)]
-pub struct Emitter {
-    tx: Option<mpsc::Sender<AgentEvent>>,
-}
-
-impl Emitter {
-    /// Queue an event.
-    pub fn emit(&self, ev: AgentEvent) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(ev);
-        }
     }
 }
 

@@ -15,8 +15,24 @@
 use crate::agent::{Agent, MAX_RENAMES};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use ward_engine::Op;
+use ward_outputs::{EventKind, PermAnswer};
+
+/// The metrics label of an event.
+fn kind(op: &Op) -> EventKind {
+    match op {
+        Op::Process(_) => EventKind::Process,
+        Op::Exit => EventKind::Exit,
+        Op::Open { .. } => EventKind::Open,
+        Op::CloseWrite { .. } => EventKind::CloseWrite,
+        Op::Create { .. } => EventKind::Create,
+        Op::Delete { .. } => EventKind::Delete,
+        Op::Rename { .. } => EventKind::Rename,
+        Op::Connect { .. } => EventKind::Connect,
+        _ => EventKind::Other,
+    }
+}
 use ward_sensor::{EventSource, Observation, PermRequest};
 
 /// What to do with a permission request.
@@ -50,11 +66,25 @@ impl<S: EventSource> Agent<S> {
 
     /// Answer a permission request (every answer goes through here).
     pub(crate) fn answer(&mut self, p: PermRequest, allow: bool) {
+        let waited = Duration::from_nanos(self.now().saturating_sub(self.cur_time));
+        self.answer_after(p, allow, waited);
+    }
+
+    /// Answer a request that has waited `waited` since the kernel handed it over.
+    pub(crate) fn answer_after(&mut self, p: PermRequest, allow: bool, waited: Duration) {
         if allow {
             self.stats.allowed += 1;
         } else {
             self.stats.denied += 1;
         }
+        self.metrics.perm_answer(
+            if allow {
+                PermAnswer::Allow
+            } else {
+                PermAnswer::Deny
+            },
+            waited,
+        );
         match self.source.as_mut() {
             Some(s) => s.answer(p, allow),
             // The source is closed: dropping the request allows it.
@@ -64,15 +94,17 @@ impl<S: EventSource> Agent<S> {
 
     /// Answer a request that waited for preservation: allowed unless its lineage was
     /// convicted meanwhile.
-    pub(crate) fn release(&mut self, p: PermRequest) {
+    pub(crate) fn release(&mut self, p: PermRequest, held_since: Instant) {
         let allow = !self.engine.is_convicted(p.proc);
-        self.answer(p, allow);
+        self.answer_after(p, allow, held_since.elapsed());
     }
 
     /// Handle one observation: record it, keep preservation bookkeeping, let the engine
     /// judge it, contain what it convicts, and answer its permission request (if any)
     /// through [`Agent::decide`].
     pub fn handle(&mut self, mut o: Observation) {
+        self.cur_time = o.event.time;
+        self.metrics.event(kind(&o.event.op));
         if o.deferred.is_some() {
             // A read-only open: answer first (a read cannot damage), sample after.
             if let Some(p) = o.perm.take() {

@@ -194,7 +194,7 @@ impl<S: EventSource> Agent<S> {
         let Some(v) = &self.vault else { return };
         for d in v.results() {
             if let Done::Preserved { id, result } = &d {
-                if let Some((p, _)) = self.pending.remove(id) {
+                if let Some((p, since)) = self.pending.remove(id) {
                     match result {
                         Ok(_) => {
                             self.stats.preserved += 1;
@@ -215,7 +215,7 @@ impl<S: EventSource> Agent<S> {
                             );
                         }
                     }
-                    self.release(p);
+                    self.release(p, since);
                 } else {
                     // The copy of a held file that was deleted or replaced.
                     match result {
@@ -285,14 +285,14 @@ impl<S: EventSource> Agent<S> {
             .map(|(id, _)| *id)
             .collect();
         for id in late {
-            if let Some((p, _)) = self.pending.remove(&id) {
+            if let Some((p, since)) = self.pending.remove(&id) {
                 self.stats.preserve_timeouts += 1;
                 tracing::warn!(
                     "preserving {} took longer than {:?}: allowing the open without a copy",
                     p.path.as_deref().unwrap_or(Path::new("?")).display(),
                     PRESERVE_TIMEOUT
                 );
-                self.release(p);
+                self.release(p, since);
             }
         }
     }

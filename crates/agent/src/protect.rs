@@ -39,6 +39,8 @@ pub struct ProtectOptions {
     pub sinks: Vec<Box<dyn Sink>>,
     /// Record every engine event to this file.
     pub record: Option<PathBuf>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Check and canonicalise the protected paths.
@@ -208,7 +210,15 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
     let state_dir = absolute(&opts.state_dir);
     let store =
         StoreWorker::start(Store::open(&state_dir).map_err(|e| AgentError::usage(e.to_string()))?);
-    let out = Output::start(opts.sinks);
+    let metrics = Arc::new(ward_outputs::Metrics::new());
+    let out = Output::start(opts.sinks, Some(Arc::clone(&metrics)));
+    let metrics_server = match opts.metrics_addr {
+        Some(addr) => Some(
+            ward_outputs::MetricsServer::start(&addr.to_string(), Arc::clone(&metrics))
+                .map_err(|e| AgentError::usage(e.to_string()))?,
+        ),
+        None => None,
+    };
     let recorder = match &opts.record {
         Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(
             |e| AgentError::usage(format!("cannot create trace file {}: {e}", p.display())),
@@ -384,6 +394,30 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
         },
         warnings,
     };
+    metrics.set_sensor(&ready.sensor);
+    metrics.set_up(true);
+    let status = {
+        let (m, paths, sensor, warnings) = (
+            Arc::clone(&metrics),
+            paths.clone(),
+            ready.sensor.clone(),
+            ready.warnings.clone(),
+        );
+        let sock = state_dir.join("status.sock");
+        match ward_outputs::StatusServer::start(&sock, move || {
+            let mut st = ward_outputs::StatusSnapshot::new(&m);
+            st.protected_paths = paths.clone();
+            st.sensor = sensor.clone();
+            st.warnings = warnings.clone();
+            st
+        }) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!("`ward status` will not work: {e}");
+                None
+            }
+        }
+    };
     out.emit(AgentEvent::Ready(ready));
 
     let mut responders: Vec<Box<dyn Responder>> = Vec::new();
@@ -402,6 +436,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
         vault,
         recorder,
         smb,
+        metrics: Arc::clone(&metrics),
     });
     agent.resume_restores(unfinished);
 
@@ -505,6 +540,9 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
         );
     }
     // Everything recorded (and announced) before the last line.
+    metrics.set_up(false);
+    drop(status);
+    drop(metrics_server);
     agent.output().emit(AgentEvent::Stopped(Stopped {}));
     agent.close_output();
     result

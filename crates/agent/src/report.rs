@@ -116,3 +116,63 @@ pub fn replay(file: &Path, json: bool) -> Result<(), ExitError> {
     }
     Ok(())
 }
+
+/// `ward unblock IP`: lift the block of an SMB client (in ward's nftables table, if ward
+/// is running, and in the record of blocks in force, so a restart does not put it back).
+pub fn unblock(state_dir: &Path, ip: &str, cfg: &crate::settings::Config) -> Result<(), ExitError> {
+    let addr: std::net::IpAddr = ip.parse().map_err(|_| {
+        ExitError::usage(format!(
+            "{ip} is not an IP address; give the address `ward incidents` lists"
+        ))
+    })?;
+    if !nix::unistd::geteuid().is_root() {
+        return Err(ExitError::usage(
+            "ward unblock must run as root (it changes nftables rules): run it with sudo",
+        ));
+    }
+    let store = ward_store::Store::open(state_dir).map_err(|e| ExitError::usage(e.to_string()))?;
+    let recorded = store
+        .remove_block(&addr.to_string())
+        .map_err(|e| ExitError::runtime(e.to_string()))?;
+    let set = if addr.is_ipv4() { "block4" } else { "block6" };
+    let t = &cfg.nft_table;
+    // Add-then-delete succeeds whether or not the address is in the set; a missing table
+    // (ward not running) is not an error: there is nothing in force to lift.
+    let script = format!(
+        "add element inet {t} {set} {{ {addr} }}\ndelete element inet {t} {set} {{ {addr} }}\n"
+    );
+    let table_exists = std::process::Command::new("nft")
+        .args(["list", "table", "inet", t])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut lifted = false;
+    if table_exists {
+        let mut child = std::process::Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| ExitError::runtime(format!("running nft: {e} (install nftables)")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            let _ = stdin.write_all(script.as_bytes());
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| ExitError::runtime(format!("running nft: {e}")))?;
+        if !out.status.success() {
+            return Err(ExitError::runtime(format!(
+                "nft could not lift the block of {addr}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        lifted = true;
+    }
+    match (recorded, lifted) {
+        (false, false) => println!("{addr} was not blocked."),
+        _ => println!("{addr} is no longer blocked; it can connect to Samba again."),
+    }
+    Ok(())
+}

@@ -125,7 +125,7 @@ fn run_trace(name: &str, kill: bool) -> Run {
         responders: vec![Box::new(recorder.clone())],
         engine: Engine::new(trace.config),
         store: StoreWorker::start(ward_store::Store::open(state.path()).unwrap()),
-        out: Output::start(vec![Box::new(collected.clone())]),
+        out: Output::start(vec![Box::new(collected.clone())], None),
         clock: Clock {
             base: chrono::Utc::now(),
         },
@@ -133,6 +133,7 @@ fn run_trace(name: &str, kill: bool) -> Run {
         vault: None,
         recorder: None,
         smb: None,
+        metrics: Arc::new(ward_outputs::Metrics::new()),
     });
     let mut buf = Vec::new();
     while !agent.source().unwrap().events.is_empty() {
