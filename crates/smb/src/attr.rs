@@ -428,17 +428,18 @@ fn refresher(inner: &Inner) {
             st.want_refresh = true;
             continue;
         }
-        // Rate limit: at most one smbstatus per min_refresh.
+        // Rate limit: at most one smbstatus per min_refresh; a prefetch arriving meanwhile
+        // is served at once (the wait is on the condvar).
         if let Some(last) = st.last_status {
             let next = last + inner.cfg.min_refresh;
             let now = Instant::now();
             if now < next {
-                drop(st);
-                std::thread::sleep(next - now);
-                st = lock(&inner.state);
-                if st.shutdown {
-                    return;
-                }
+                let (g, _) = inner
+                    .wake
+                    .wait_timeout(st, next - now)
+                    .unwrap_or_else(|p| p.into_inner());
+                drop(g);
+                continue;
             }
         }
         st.want_refresh = false;

@@ -11,6 +11,8 @@
 //!   back to the child's uid and the share whose path holds the file).
 //! - [`block`]: [`Blocker`]: an nftables table of ward's own dropping the SMB traffic of
 //!   blocked addresses (with expiry), removed on teardown.
+//! - [`cutoff`]: [`cut_off`]: the whole response for one client: freeze its smbd children,
+//!   block its address, end its sessions.
 //! - [`session`]: [`end_client`]: end a client's sessions cleanly (`smbcontrol
 //!   kill-client-ip`, then SIGTERM; SIGCONT so frozen children can exit).
 //! - [`tools`]: running `smbstatus`, `testparm`, `smbcontrol` with a configurable smb.conf
@@ -26,6 +28,7 @@
 
 pub mod attr;
 pub mod block;
+pub mod cutoff;
 pub mod peer;
 pub mod role;
 pub mod session;
@@ -33,6 +36,7 @@ pub mod tools;
 
 pub use attr::{Attribution, Attributor, AttributorConfig, Source};
 pub use block::{Block, Blocker, BlockerConfig};
+pub use cutoff::{cut_off, CutOff};
 pub use peer::tcp_peer;
 pub use role::{client_pids, smbd_role, SmbdRole};
 pub use session::{end_client, EndMethod, EndReport};

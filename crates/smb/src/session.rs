@@ -12,8 +12,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use ward_model::ProcId;
 
-use crate::peer::{canonical, tcp_peer};
-use crate::role::{smbd_role, SmbdRole};
+use crate::cutoff::serves;
+use crate::peer::canonical;
 use crate::tools::SambaTools;
 use crate::Result;
 
@@ -86,9 +86,7 @@ pub fn end_client(
     let mut ok = Vec::new();
     let mut refused = Vec::new();
     for p in smbd_children {
-        let role_ok = smbd_role(p.pid) == Some(SmbdRole::Client) && same_process(p);
-        let peer = tcp_peer(p.pid, &[445, 139]);
-        if role_ok && (peer.is_none() || peer == Some(ip)) {
+        if serves(p, ip) {
             ok.push(*p);
         } else if same_process(p) {
             refused.push(p.pid);

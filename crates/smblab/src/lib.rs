@@ -460,6 +460,31 @@ impl Lab {
         }
     }
 
+    /// The smbd children serving client namespace `n` now (their TCP peer is its address).
+    pub fn smbd_children_of(&self, n: usize) -> Vec<u32> {
+        let Some(c) = self.clients.get(n) else {
+            return Vec::new();
+        };
+        self.smbd_children()
+            .into_iter()
+            .filter(|p| net::peers(*p).contains(&c.ip))
+            .collect()
+    }
+
+    /// Wait up to `bound` for an smbd child serving client `n`; its pid.
+    pub fn wait_smbd_child_of(&self, n: usize, bound: Duration) -> Option<u32> {
+        let t0 = Instant::now();
+        loop {
+            if let Some(p) = self.smbd_children_of(n).into_iter().max() {
+                return Some(p);
+            }
+            if t0.elapsed() > bound {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// A handle to run scripts in client namespace `n` as lab user `n % users` on the first
     /// share. Panics if `n` is out of range (a test bug).
     pub fn client(&self, n: usize) -> LabClient<'_> {

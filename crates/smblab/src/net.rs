@@ -151,3 +151,38 @@ pub(crate) fn sweep_stale() {
         }
     }
 }
+
+/// Remote IPv4 addresses of the TCP sockets `pid` holds (from its fds and its netns' table).
+pub(crate) fn peers(pid: u32) -> Vec<Ipv4Addr> {
+    let inodes: BTreeSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let t = std::fs::read_link(e.path()).ok()?;
+                    t.to_str()?
+                        .strip_prefix("socket:[")?
+                        .strip_suffix(']')?
+                        .parse()
+                        .ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let Ok(tab) = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")) else {
+        return Vec::new();
+    };
+    tab.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if !inodes.contains(&f.get(9)?.parse().ok()?) {
+                return None;
+            }
+            let (a, _) = f.get(2)?.split_once(':')?;
+            Some(Ipv4Addr::from(u32::from_be(
+                u32::from_str_radix(a, 16).ok()?,
+            )))
+        })
+        .filter(|a| !a.is_unspecified())
+        .collect()
+}

@@ -7,34 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use ward_smblab::{unavailable_reason, Lab, LabOptions, ShareSpec};
-
-/// A tmpfs of the test's own, unmounted on drop (also on panic).
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn new() -> Tmpfs {
-        let dir = tempfile::tempdir().unwrap();
-        let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64m,mode=0755", "wardlab"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(st.success(), "mount tmpfs");
-        Tmpfs { dir }
-    }
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
+use ward_smblab::{unavailable_reason, Lab, LabOptions, ScratchTmpfs, ShareSpec};
 
 fn corpus(root: &Path) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
@@ -75,7 +48,7 @@ fn honest_client_works_and_attacker_really_encrypts() {
     if skip() {
         return;
     }
-    let fs = Tmpfs::new();
+    let fs = ScratchTmpfs::new(64).unwrap();
     let share = fs.path().join("share");
     std::fs::create_dir(&share).unwrap();
     let before = corpus(&share);
@@ -172,7 +145,7 @@ fn bulk_modes_run_cleanly() {
     if skip() {
         return;
     }
-    let fs = Tmpfs::new();
+    let fs = ScratchTmpfs::new(64).unwrap();
     let share = fs.path().join("share");
     std::fs::create_dir(&share).unwrap();
     let lab = Lab::start(LabOptions::new(vec![ShareSpec::new("data", &share)], 1)).unwrap();
