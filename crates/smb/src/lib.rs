@@ -15,7 +15,8 @@
 //!   block its address, end its sessions.
 //! - [`session`]: [`end_client`]: end a client's sessions cleanly (`smbcontrol
 //!   kill-client-ip`, then SIGTERM; SIGCONT so frozen children can exit).
-//! - [`tools`]: running `smbstatus`, `testparm`, `smbcontrol` with a configurable smb.conf
+//! - [`tools`]: [`exposures`]: which shares let clients reach ward's vault (each needs
+//!   `veto files = /.ward-vault/`); and running `smbstatus`, `testparm`, `smbcontrol` with a configurable smb.conf
 //!   (`-s FILE`) and a bounded time, and parsing what they print.
 //!
 //! What it must never do: run a Samba tool on the caller's hot path (only the refresher
@@ -40,7 +41,7 @@ pub use cutoff::{cut_off, CutOff};
 pub use peer::tcp_peer;
 pub use role::{client_pids, smbd_role, SmbdRole};
 pub use session::{end_client, EndMethod, EndReport};
-pub use tools::{SambaTools, Share, SmbStatus};
+pub use tools::{exposures, Exposure, SambaTools, Share, ShareConfig, SmbStatus};
 
 /// What can go wrong. Every message says what failed and what to do.
 #[derive(Debug, thiserror::Error)]

@@ -148,33 +148,152 @@ pub fn parse_smbstatus(json: &str) -> Result<SmbStatus> {
     Ok(st)
 }
 
-/// Parse `testparm -s` output into shares with a fixed `path` (sections other than
+/// A share's settings that matter to ward, from `testparm -s`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShareConfig {
+    /// The share's name.
+    pub name: String,
+    /// Its `path` (canonicalised when it exists).
+    pub path: PathBuf,
+    /// Its `veto files` patterns (the share's, else the `[global]` ones).
+    pub veto_files: Vec<String>,
+}
+
+fn patterns(v: &str) -> Vec<String> {
+    v.split('/')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Parse `testparm -s` output into the shares with a fixed `path` (sections other than
 /// `[global]`, `[printers]`, `[print$]`; paths with `%` substitutions are skipped since they
-/// name a different directory per user).
-pub fn parse_testparm(text: &str) -> Vec<Share> {
-    let mut out = Vec::new();
-    let mut section: Option<String> = None;
+/// name a different directory per user), with their `veto files`.
+pub fn parse_share_configs(text: &str) -> Vec<ShareConfig> {
+    struct Sec {
+        name: String,
+        path: Option<String>,
+        veto: Option<Vec<String>>,
+    }
+    let mut global_veto: Vec<String> = Vec::new();
+    let mut secs: Vec<Sec> = Vec::new();
+    let mut in_global = false;
+    let mut skip = false;
     for line in text.lines() {
         let l = line.trim();
         if l.starts_with('[') && l.ends_with(']') {
-            section = Some(l[1..l.len() - 1].to_string());
+            let name = l[1..l.len() - 1].to_string();
+            let lower = name.to_ascii_lowercase();
+            in_global = lower == "global";
+            skip = lower == "printers" || lower == "print$";
+            if !in_global && !skip {
+                secs.push(Sec {
+                    name,
+                    path: None,
+                    veto: None,
+                });
+            }
             continue;
         }
-        let Some(sec) = &section else { continue };
-        let lower = sec.to_ascii_lowercase();
-        if lower == "global" || lower == "printers" || lower == "print$" {
+        let Some((k, v)) = l.split_once('=') else {
+            continue;
+        };
+        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+        if in_global {
+            if k == "veto files" {
+                global_veto = patterns(v);
+            }
             continue;
         }
-        if let Some((k, v)) = l.split_once('=') {
-            if k.trim().eq_ignore_ascii_case("path") {
-                let v = v.trim();
-                if !v.is_empty() && !v.contains('%') {
-                    let p = PathBuf::from(v);
-                    out.push(Share {
-                        name: sec.clone(),
-                        path: std::fs::canonicalize(&p).unwrap_or(p),
-                    });
-                }
+        if skip {
+            continue;
+        }
+        let Some(sec) = secs.last_mut() else { continue };
+        match k.as_str() {
+            "path" => sec.path = Some(v.to_string()),
+            "veto files" => sec.veto = Some(patterns(v)),
+            _ => {}
+        }
+    }
+    secs.into_iter()
+        .filter_map(|s| {
+            let p = s.path.filter(|p| !p.is_empty() && !p.contains('%'))?;
+            let p = PathBuf::from(p);
+            Some(ShareConfig {
+                name: s.name,
+                path: std::fs::canonicalize(&p).unwrap_or(p),
+                veto_files: s.veto.unwrap_or_else(|| global_veto.clone()),
+            })
+        })
+        .collect()
+}
+
+/// Parse `testparm -s` output into shares with a fixed `path` (see [`parse_share_configs`]).
+pub fn parse_testparm(text: &str) -> Vec<Share> {
+    parse_share_configs(text)
+        .into_iter()
+        .map(|c| Share {
+            name: c.name,
+            path: c.path,
+        })
+        .collect()
+}
+
+/// Samba's `veto files` matching of one name against one pattern (`*` and `?` wildcards,
+/// case-insensitive as Samba's default `case sensitive = auto` is for Windows clients).
+pub fn veto_matches(pattern: &str, name: &str) -> bool {
+    fn m(p: &[char], n: &[char]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some('*'), _) => m(&p[1..], n) || (!n.is_empty() && m(p, &n[1..])),
+            (Some('?'), Some(_)) => m(&p[1..], &n[1..]),
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b) && m(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    m(&p, &n)
+}
+
+/// A share through which one of ward's own directories (the vault) can be reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exposure {
+    /// The share.
+    pub share: String,
+    /// The directory of ward's that lies inside it.
+    pub dir: PathBuf,
+    /// What to add to that share's section of smb.conf.
+    pub fix: String,
+}
+
+/// Which of `dirs` (ward's vault directories) lie inside a share without being vetoed. Each
+/// one needs `veto files = /NAME/` in that share (or `[global]`), so clients can neither see
+/// nor open it.
+pub fn exposures(shares: &[ShareConfig], dirs: &[PathBuf]) -> Vec<Exposure> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let d = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+        for s in shares {
+            let Ok(rel) = d.strip_prefix(&s.path) else {
+                continue;
+            };
+            // Samba vetoes a path if any of its components matches.
+            let vetoed = rel.components().any(|c| {
+                let c = c.as_os_str().to_string_lossy();
+                s.veto_files.iter().any(|p| veto_matches(p, &c))
+            });
+            if !vetoed {
+                let name = d
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                out.push(Exposure {
+                    share: s.name.clone(),
+                    dir: d.clone(),
+                    fix: format!("veto files = /{name}/"),
+                });
             }
         }
     }
@@ -220,12 +339,21 @@ impl SambaTools {
 
     /// `testparm [-s CONF] -s` → the shares with fixed paths.
     pub fn shares(&self) -> Result<Vec<Share>> {
+        Ok(parse_testparm(&self.testparm_output()?))
+    }
+
+    /// `testparm [-s CONF] -s` → the shares with their `veto files`.
+    pub fn share_configs(&self) -> Result<Vec<ShareConfig>> {
+        Ok(parse_share_configs(&self.testparm_output()?))
+    }
+
+    fn testparm_output(&self) -> Result<String> {
         let mut c = Command::new(&self.testparm);
         c.arg("-s");
         if let Some(conf) = &self.config {
             c.arg(conf);
         }
-        Ok(parse_testparm(&run_bounded(c, self.timeout)?))
+        run_bounded(c, self.timeout)
     }
 
     /// `smbcontrol [-s CONF] smbd kill-client-ip IP`: smbd closes every connection from `ip`.
@@ -339,6 +467,31 @@ mod tests {
             "data"
         );
         assert!(share_for_path(&shares, Path::new("/srv/database/a")).is_none());
+    }
+
+    #[test]
+    fn vault_exposure_and_veto_matching() {
+        assert!(veto_matches(".ward-vault", ".ward-vault"));
+        assert!(veto_matches(".WARD-*", ".ward-vault"));
+        assert!(veto_matches("*.tmp", "a.tmp"));
+        assert!(veto_matches(".ward-vaul?", ".ward-vault"));
+        assert!(!veto_matches(".ward-vault", ".ward-vaults"));
+        assert!(!veto_matches("*.tmp", "a.tmpx"));
+        let text = "[global]\n\tveto files = /.snapshot/\n[data]\n\tpath = /srv/data\n[pacs]\n\tpath = /srv/pacs\n\tveto files = /.ward-vault/*.lck/\n";
+        let shares = parse_share_configs(text);
+        assert_eq!(shares[0].veto_files, [".snapshot"], "global default");
+        assert_eq!(shares[1].veto_files, [".ward-vault", "*.lck"]);
+        let ex = exposures(
+            &shares,
+            &[
+                PathBuf::from("/srv/data/.ward-vault"),
+                PathBuf::from("/srv/pacs/.ward-vault"),
+                PathBuf::from("/var/lib/ward/.ward-vault"),
+            ],
+        );
+        assert_eq!(ex.len(), 1, "{ex:?}");
+        assert_eq!(ex[0].share, "data");
+        assert_eq!(ex[0].fix, "veto files = /.ward-vault/");
     }
 
     #[test]

@@ -339,6 +339,23 @@ fn block_cuts_one_client_off_and_unblock_and_expiry_let_it_back() {
     assert!(!ok);
     assert!(ms < 5000.0, "{ms}");
 
+    // IPv6, and IPv4-mapped IPv6 stored as the IPv4 address.
+    // (Set elements only: no traffic goes to these documentation addresses.)
+    let v6: IpAddr = "2001:db8::5".parse().unwrap();
+    b.block(v6, Some(Duration::from_secs(60))).unwrap();
+    let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+    b.block(mapped, None).unwrap();
+    let l = b.list().unwrap();
+    assert!(
+        l.iter().any(|x| x.ip == v6 && x.remaining.is_some()),
+        "{l:?}"
+    );
+    let plain: IpAddr = "192.0.2.7".parse().unwrap();
+    assert!(l.iter().any(|x| x.ip == plain), "{l:?}");
+    b.unblock(v6).unwrap();
+    b.unblock(mapped).unwrap();
+    assert_eq!(b.list().unwrap().len(), 1);
+
     b.unblock(ip0).unwrap();
     b.unblock(ip0).unwrap(); // idempotent
     assert!(b.list().unwrap().is_empty());
@@ -433,10 +450,12 @@ fn end_client_falls_back_to_sigterm_without_smbcontrol() {
     if skip() {
         return;
     }
-    let s = setup(1);
+    let s = setup(2);
     let ip0 = ip_of(&s.lab, 0);
+    let other = honest(&s.lab, 1, 5.0);
     let victim = honest(&s.lab, 0, 6.0);
     let c0 = child_for(&s.lab, ip0);
+    let c1 = child_for(&s.lab, ip_of(&s.lab, 1));
     let tools = SambaTools {
         smbcontrol: "/nonexistent/smbcontrol".into(),
         ..SambaTools::with_config(s.lab.conf_path())
@@ -451,7 +470,12 @@ fn end_client_falls_back_to_sigterm_without_smbcontrol() {
         .unwrap()
         .contains("/nonexistent/smbcontrol"));
     assert_eq!(r.ended, vec![c0]);
+    // SIGTERM of a per-client child ends only it (the master's SIGTERM handler signals its
+    // whole process group; a child's does not).
     assert!(alive(s.lab.smbd_pid().unwrap()));
+    assert!(alive(c1));
+    let out = other.wait(Duration::from_secs(30)).unwrap();
+    assert_eq!(out.summary().unwrap()["failed"], 0, "{:?}", out.lines);
     drop(victim);
 }
 
@@ -583,4 +607,66 @@ fn lab_is_removed_when_a_test_panics() {
     for n in names {
         assert!(!ns.contains(&n), "{n} left after a panic");
     }
+}
+
+/// `exposures` reads the real testparm output: a share without `veto files` for the vault is
+/// reported with the fix; with it, clients can neither list nor open the vault.
+#[test]
+fn vault_is_hidden_only_by_veto_files() {
+    if skip() {
+        return;
+    }
+    let fs = ScratchTmpfs::new(16).unwrap();
+    let (hidden, open) = (fs.path().join("hidden"), fs.path().join("open"));
+    for d in [&hidden, &open] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::write(d.join("rota.csv"), "a,b\n").unwrap();
+    }
+    let mut vetoed = ShareSpec::new("hidden", &hidden);
+    vetoed.extra.push("veto files = /.ward-vault/".into());
+    let lab = Lab::start(LabOptions::new(
+        vec![vetoed, ShareSpec::new("open", &open)],
+        1,
+    ))
+    .unwrap();
+    let vaults: Vec<std::path::PathBuf> = [&hidden, &open]
+        .iter()
+        .map(|d| {
+            let v = d.join(".ward-vault");
+            std::fs::create_dir(&v).unwrap();
+            std::fs::write(v.join("copy-1"), "vault copy").unwrap();
+            v
+        })
+        .collect();
+    let tools = SambaTools::with_config(lab.conf_path());
+    let ex = ward_smb::exposures(&tools.share_configs().unwrap(), &vaults);
+    assert_eq!(ex.len(), 1, "{ex:?}");
+    assert_eq!(ex[0].share, "open");
+    assert_eq!(ex[0].fix, "veto files = /.ward-vault/");
+
+    let look = |share: &str| {
+        let out = lab
+            .client(0)
+            .on_share(share)
+            .run(
+                "probe.py",
+                &["--open", ".ward-vault/copy-1"],
+                Duration::from_secs(30),
+            )
+            .unwrap();
+        out.summary().unwrap().clone()
+    };
+    let h = look("hidden");
+    assert_eq!(h["ok"], true, "{h}");
+    assert_eq!(h["names"], serde_json::json!(["rota.csv"]), "{h}");
+    assert_eq!(h["opened"], false, "{h}");
+    let o = look("open");
+    assert!(
+        o["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == ".ward-vault"),
+        "without veto the vault is listed: {o}"
+    );
 }

@@ -108,6 +108,8 @@ pub struct ShareSpec {
     /// Make the tree writable by every lab user (`chmod -R a+rwX` of `path`, which must be a
     /// scratch directory). Default true: the corpus is usually created by root.
     pub open_permissions: bool,
+    /// Extra lines for the share's section (e.g. `veto files = /.ward-vault/`).
+    pub extra: Vec<String>,
 }
 
 impl ShareSpec {
@@ -117,6 +119,7 @@ impl ShareSpec {
             name: name.to_string(),
             path: path.to_path_buf(),
             open_permissions: true,
+            extra: Vec::new(),
         }
     }
 }
@@ -357,6 +360,11 @@ impl Lab {
                 s.name,
                 s.path.display()
             ));
+            for line in &s.extra {
+                c.push_str("  ");
+                c.push_str(line);
+                c.push('\n');
+            }
         }
         fs::write(&self.conf, c).map_err(io_err("writing the lab's smb.conf"))
     }
