@@ -38,6 +38,8 @@ pub struct Inflated {
     pub produced: usize,
     /// Histogram of the first [`HIST_BYTES`] decoded bytes.
     pub hist: Histogram,
+    /// The first [`HIST_BYTES`] decoded bytes.
+    pub head: Vec<u8>,
 }
 
 impl Inflated {
@@ -52,9 +54,12 @@ impl Inflated {
                     && (self.consumed >= 64 || self.input.saturating_sub(self.consumed) <= 12)))
     }
 
-    /// The decoded bytes look like ciphertext (random or armoured).
+    /// The decoded bytes look like ciphertext: random or armoured, and not a valid known
+    /// format (a gzip of a `.docx` or `.png` decodes to compressed, random-looking data that
+    /// is still a valid document or image).
     pub fn payload_random(&self) -> bool {
-        self.hist.looks_random() || self.hist.looks_armoured()
+        (self.hist.looks_random() || self.hist.looks_armoured())
+            && !crate::sniff::sniff_nested(&self.head).is_valid_known()
     }
 }
 
@@ -353,13 +358,16 @@ pub fn inflate_prefix(input: &[u8]) -> Inflated {
         }
     };
     let ok = !matches!(res, Err(Stop::Bad));
+    let produced = out.buf.len();
+    out.buf.truncate(HIST_BYTES);
     Inflated {
         ok,
         done,
         consumed: s.pos,
         input: input.len(),
-        produced: out.buf.len(),
-        hist: Histogram::of(&out.buf[..out.buf.len().min(HIST_BYTES)]),
+        produced,
+        hist: Histogram::of(&out.buf),
+        head: out.buf,
     }
 }
 

@@ -553,7 +553,7 @@ impl Engine {
             }
             if newp.encrypted_looking() {
                 if !seen {
-                    v = self.encrypted_output(p, path, newp.fingerprint());
+                    v = self.encrypted_output(p, path, &newp);
                 }
             } else if !newp.is_empty() {
                 let e = self.ev(p);
@@ -599,7 +599,7 @@ impl Engine {
         if creator == Some(p) {
             if newp.encrypted_looking() && !self.files.output_seen(k) {
                 self.files.set_output_seen(k, true);
-                return self.encrypted_output(p, path, newp.fingerprint());
+                return self.encrypted_output(p, path, &newp);
             }
             return None;
         }

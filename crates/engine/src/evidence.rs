@@ -62,6 +62,9 @@ pub(crate) struct Evidence {
     pub(crate) copied_outputs: u32,
     /// Fingerprints of the encrypted-looking files this process read (most recent 64).
     pub(crate) random_fps: VecDeque<u64>,
+    /// Encrypted-looking outputs that are compressed containers of ciphertext, counted as
+    /// copies of encrypted-looking inputs (at most one per such input).
+    pub(crate) wrapped_outputs: u32,
     /// Files read whose content was real, unencrypted data (at least 64 bytes, not
     /// created by this process).
     pub(crate) plain_reads: u32,
@@ -108,6 +111,7 @@ impl Evidence {
             self.enc_outputs = 0;
             self.copied_outputs = 0;
             self.random_fps.clear();
+            self.wrapped_outputs = 0;
             self.plain_reads = 0;
             self.funnel_used = 0;
             self.enc_stems.clear();

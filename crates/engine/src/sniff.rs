@@ -34,6 +34,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::decode;
 use crate::stats::Histogram;
 
 /// What a file claims to be.
@@ -76,6 +77,24 @@ pub enum Kind {
     Elf,
     /// git pack file.
     GitPack,
+    /// Microsoft compound file (OLE2: legacy .doc, .xls, .ppt, .msg).
+    Ole2,
+    /// RIFF container (WebP, WAV, AVI).
+    Riff,
+    /// ISO base media file (MP4, MOV, HEIC, AVIF).
+    IsoMedia,
+    /// TIFF image.
+    Tiff,
+    /// Ogg container.
+    Ogg,
+    /// FLAC audio.
+    Flac,
+    /// Matroska / WebM.
+    Matroska,
+    /// LZ4 frame.
+    Lz4,
+    /// RAR archive.
+    Rar,
     /// `openssl enc` output ("Salted__" + salt + ciphertext).
     OpensslEnc,
     /// OpenPGP binary encrypted message.
@@ -99,12 +118,26 @@ impl Kind {
         )
     }
 
+    /// A compressed stream format (gzip, zlib, zstd, xz, bzip2, lz4).
+    pub fn is_stream(self) -> bool {
+        matches!(
+            self,
+            Kind::Gzip | Kind::Zlib | Kind::Zstd | Kind::Xz | Kind::Bzip2 | Kind::Lz4
+        )
+    }
+
     /// A format that legitimately stores arbitrary (possibly random) binary data after its
     /// header: a database, an archive, a document container, a medical image.
     pub fn holds_arbitrary_data(self) -> bool {
         matches!(
             self,
-            Kind::Sqlite | Kind::Zip | Kind::Tar | Kind::Pdf | Kind::Dicom | Kind::SevenZip
+            Kind::Sqlite
+                | Kind::Zip
+                | Kind::Tar
+                | Kind::Pdf
+                | Kind::Dicom
+                | Kind::SevenZip
+                | Kind::Ole2
         )
     }
 
@@ -129,6 +162,15 @@ impl Kind {
             Kind::Sqlite => "sqlite",
             Kind::Elf => "elf",
             Kind::GitPack => "git-pack",
+            Kind::Ole2 => "ole2",
+            Kind::Riff => "riff",
+            Kind::IsoMedia => "iso-media",
+            Kind::Tiff => "tiff",
+            Kind::Ogg => "ogg",
+            Kind::Flac => "flac",
+            Kind::Matroska => "matroska",
+            Kind::Lz4 => "lz4",
+            Kind::Rar => "rar",
             Kind::OpensslEnc => "openssl-enc",
             Kind::Gpg => "gpg",
             Kind::PgpArmoured => "pgp-armoured",
@@ -244,6 +286,24 @@ pub fn crc32_update(crc: u32, data: &[u8]) -> u32 {
 
 type Checker = fn(&[u8], u64) -> Option<Format>;
 
+thread_local! {
+    /// Nesting of [`sniff_nested`] (decoded payloads are sniffed, but not without end).
+    static DEPTH: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+/// [`sniff`] of a decoded payload (its size is unknown: taken as large).
+/// Nested decoding stops at depth 2, where stream formats are taken at their headers.
+pub fn sniff_nested(head: &[u8]) -> Format {
+    let d = DEPTH.with(|d| d.get());
+    if d >= 2 {
+        return Format::UNKNOWN;
+    }
+    DEPTH.with(|x| x.set(d + 1));
+    let f = sniff_impl(head, u64::MAX / 2, None);
+    DEPTH.with(|x| x.set(d));
+    f
+}
+
 /// Detect the format of a file from its `head` (the first bytes) and its total `size`.
 pub fn sniff(head: &[u8], size: u64) -> Format {
     sniff_impl(head, size, None)
@@ -266,7 +326,7 @@ fn sniff_impl(head: &[u8], size: u64, hist: Option<&Histogram>) -> Format {
     // Checked in order of specificity; each checker returns None when its magic is absent.
     const CHECKERS: &[Checker] = &[
         openssl, age, pgp_armour, gzip, zstd, xz, bzip2, zip, seven_zip, png, jpeg, gif, pdf,
-        sqlite, elf, git_pack, dicom, tar, gpg, zlib,
+        sqlite, elf, git_pack, dicom, tar, ole2, media, gpg, zlib,
     ];
     for c in CHECKERS {
         if let Some(f) = c(head, size) {
@@ -353,7 +413,14 @@ fn gzip(h: &[u8], size: u64) -> Option<Format> {
     }
     match get(h, p) {
         // BTYPE (bits 1-2) = 3 is reserved.
-        Some(b) if (b >> 1) & 3 == 3 => bad,
+        Some(b) if (b >> 1) & 3 == 3 => return bad,
+        None => return ok,
+        _ => {}
+    }
+    // The deflate data must decode, and not to ciphertext (a "stored" block of random
+    // bytes is a valid stream that compresses nothing).
+    match decode::gzip_prefix(h) {
+        Some(r) if !r.ok || r.payload_random() => bad,
         _ => ok,
     }
 }
@@ -371,14 +438,20 @@ fn zlib(h: &[u8], size: u64) -> Option<Format> {
     }
     match get(h, 2) {
         Some(b) if (b >> 1) & 3 == 3 => None,
-        _ => Some(Format::new(Kind::Zlib, true, true)),
+        None => Some(Format::new(Kind::Zlib, true, true)),
+        // A two-byte magic this weak is only zlib when the stream decodes (to something
+        // that is not ciphertext).
+        _ => match decode::zlib_prefix(h) {
+            Some(r) if r.ok && !r.payload_random() => Some(Format::new(Kind::Zlib, true, true)),
+            _ => None,
+        },
     }
 }
 
 fn zstd(h: &[u8], _: u64) -> Option<Format> {
     if h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         // Frame header descriptor: bit 3 is reserved and must be zero.
-        let valid = get(h, 4).is_none_or(|d| d & 0x08 == 0);
+        let valid = get(h, 4).is_none_or(|d| d & 0x08 == 0) && zstd_block_ok(h);
         return Some(Format::new(Kind::Zstd, valid, true));
     }
     // Skippable frames 0x184D2A50..=0x184D2A5F.
@@ -386,6 +459,82 @@ fn zstd(h: &[u8], _: u64) -> Option<Format> {
         return Some(Format::new(Kind::Zstd, true, true));
     }
     None
+}
+
+/// The first block of a zstd frame: not the reserved type, a sane size, and a raw
+/// (uncompressed) block that is not ciphertext.
+fn zstd_block_ok(h: &[u8]) -> bool {
+    let Some(fhd) = get(h, 4) else { return true };
+    let single = fhd & 0x20 != 0;
+    let did = [0usize, 1, 2, 4][(fhd & 3) as usize];
+    let fcs = match fhd >> 6 {
+        0 => usize::from(single),
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    let b = 5 + usize::from(!single) + did + fcs;
+    let (Some(b0), Some(b1), Some(b2)) = (get(h, b), get(h, b + 1), get(h, b + 2)) else {
+        return true;
+    };
+    let bh = b0 as u32 | (b1 as u32) << 8 | (b2 as u32) << 16;
+    let size = (bh >> 3) as usize;
+    match (bh >> 1) & 3 {
+        3 => false,
+        2 => size <= 128 * 1024,
+        0 => {
+            let raw = h.get(b + 3..).map_or(&[][..], |r| &r[..r.len().min(size)]);
+            !(crate::stats::looks_random(raw) || crate::stats::looks_armoured(raw))
+        }
+        _ => true,
+    }
+}
+
+/// LZMA2 in the first block of an xz stream: the block header's CRC-32, and a first chunk
+/// that resets the dictionary (an uncompressed first chunk must not be ciphertext).
+fn xz_block_ok(h: &[u8]) -> bool {
+    let Some(b) = get(h, 12) else { return true };
+    if b == 0 {
+        return true; // index: an empty stream
+    }
+    let real = (b as usize + 1) * 4;
+    let (Some(hdr), Some(crc)) = (h.get(12..12 + real - 4), u32le(h, 12 + real - 4)) else {
+        return true;
+    };
+    if crc32(hdr) != crc {
+        return false;
+    }
+    let flags = hdr.get(1).copied().unwrap_or(0);
+    if flags & 0x3c != 0 {
+        return false; // reserved bits
+    }
+    if flags & 3 != 0 {
+        return true; // a filter chain (BCJ, delta) before LZMA2: not checked further
+    }
+    // Skip the optional compressed / uncompressed sizes (varints), then the filter id.
+    let mut p = 2usize;
+    for bit in [0x40u8, 0x80] {
+        if flags & bit != 0 {
+            while hdr.get(p).is_some_and(|v| v & 0x80 != 0) {
+                p += 1;
+            }
+            p += 1;
+        }
+    }
+    if hdr.get(p) != Some(&0x21) {
+        return true;
+    }
+    let d = 12 + real;
+    match get(h, d) {
+        None | Some(0) => true,
+        Some(1) => {
+            let raw = h.get(d + 3..).unwrap_or(&[]);
+            let n = u16be(h, d + 1).map_or(0, |n| n as usize + 1);
+            let raw = &raw[..raw.len().min(n)];
+            !(crate::stats::looks_random(raw) || crate::stats::looks_armoured(raw))
+        }
+        Some(c) => c >= 0xe0,
+    }
 }
 
 fn xz(h: &[u8], _: u64) -> Option<Format> {
@@ -397,7 +546,7 @@ fn xz(h: &[u8], _: u64) -> Option<Format> {
             flags[0] == 0 && matches!(flags[1], 0 | 1 | 4 | 10) && crc32(flags) == crc
         }
         _ => true,
-    };
+    } && xz_block_ok(h);
     Some(Format::new(Kind::Xz, valid, true))
 }
 
@@ -464,6 +613,11 @@ fn zip(h: &[u8], size: u64) -> Option<Format> {
         if data > size {
             return bad;
         }
+        // The entry's data inside the head must be what the header says: stored data with
+        // its CRC-32, deflated data a stream that decodes.
+        if !encrypted && !zip_entry_ok(h, data, csize, flags, method, u32le(h, p + 14)) {
+            return bad;
+        }
         // With a data descriptor (bit 3) or zip64 the sizes in the local header are not
         // usable: stop walking.
         if flags & 8 != 0 || csize == u32::MAX || encrypted {
@@ -488,6 +642,35 @@ fn zip(h: &[u8], size: u64) -> Option<Format> {
     Some(Format::new(Kind::Zip, true, true))
 }
 
+/// Check the part of one zip entry's data that lies in the head.
+fn zip_entry_ok(
+    h: &[u8],
+    data: u64,
+    csize: u32,
+    flags: u16,
+    method: u16,
+    crc: Option<u32>,
+) -> bool {
+    let Ok(start) = usize::try_from(data) else {
+        return true;
+    };
+    let Some(rest) = h.get(start..) else {
+        return true;
+    };
+    let sized = flags & 8 == 0 && csize != u32::MAX;
+    let len = if sized {
+        (csize as usize).min(rest.len())
+    } else {
+        rest.len()
+    };
+    let d = &rest[..len];
+    match method {
+        0 if sized && (csize as usize) <= rest.len() => crc.is_none_or(|c| crc32(d) == c),
+        8 if d.len() >= 16 => decode::inflate_prefix(d).ok,
+        _ => true,
+    }
+}
+
 fn seven_zip(h: &[u8], _: u64) -> Option<Format> {
     if !h.starts_with(&[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c]) {
         return None;
@@ -507,6 +690,7 @@ fn png(h: &[u8], _: u64) -> Option<Format> {
     let bad = Some(Format::new(Kind::Png, false, true));
     let mut p = 8usize;
     let mut first = true;
+    let mut idat: Option<&[u8]> = None;
     while let (Some(len), Some(ty)) = (u32be(h, p), h.get(p + 4..p + 8)) {
         if len > 0x7fff_ffff || !ty.iter().all(|b| b.is_ascii_alphabetic()) {
             return bad;
@@ -517,6 +701,9 @@ fn png(h: &[u8], _: u64) -> Option<Format> {
         first = false;
         let end = p as u64 + 12 + len as u64;
         let Ok(end) = usize::try_from(end) else { break };
+        if ty == b"IDAT" && idat.is_none() {
+            idat = h.get(p + 8..(end - 4).min(h.len()));
+        }
         match (h.get(p + 4..end - 4), u32be(h, end - 4)) {
             (Some(body), Some(crc)) => {
                 if crc32(body) != crc {
@@ -532,6 +719,13 @@ fn png(h: &[u8], _: u64) -> Option<Format> {
     }
     if first && h.len() >= 33 {
         return bad;
+    }
+    // The image data is one zlib stream: its start (in the head) must decode.
+    if let Some(d) = idat.filter(|d| d.len() >= 2) {
+        match decode::zlib_prefix(d) {
+            Some(r) if r.ok => {}
+            _ => return bad,
+        }
     }
     Some(Format::new(Kind::Png, true, true))
 }
@@ -596,7 +790,58 @@ fn pdf(h: &[u8], _: u64) -> Option<Format> {
         _ => false,
     };
     // Not `packed`: most of a PDF is object syntax (text) between its compressed streams.
+    // Every FlateDecode stream that starts in the head must decode (zlib); a PDF using its
+    // own encryption (an /Encrypt dictionary) has encrypted streams and is not checked.
+    let valid = valid && (find(h, b"/Encrypt").is_some() || pdf_streams_ok(h));
     Some(Format::new(Kind::Pdf, valid, false))
+}
+
+fn find(h: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || h.len() < needle.len() {
+        return None;
+    }
+    h.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The first (up to 4) `/FlateDecode` streams starting in the head decode as zlib.
+fn pdf_streams_ok(h: &[u8]) -> bool {
+    let mut from = 0usize;
+    let mut checked = 0;
+    while checked < 4 {
+        let Some(i) = h.get(from..).and_then(|r| find(r, b"stream")) else {
+            return true;
+        };
+        let kw = from + i;
+        from = kw + 6;
+        // "endstream" is not a stream start; the keyword is followed by CRLF or LF.
+        if kw >= 3 && &h[kw - 3..kw] == b"end" {
+            continue;
+        }
+        let data = match (get(h, kw + 6), get(h, kw + 7)) {
+            (Some(b'\r'), Some(b'\n')) => kw + 8,
+            (Some(b'\n'), _) => kw + 7,
+            _ => continue,
+        };
+        // The stream's dictionary precedes the keyword (within its object).
+        let dict = &h[kw.saturating_sub(512)..kw];
+        let obj_start = dict
+            .windows(3)
+            .rposition(|w| w == b"obj")
+            .map_or(0, |i| i + 3);
+        let dict = &dict[obj_start..];
+        if find(dict, b"/FlateDecode").is_none() || find(dict, b"/DecodeParms").is_some() {
+            continue;
+        }
+        let Some(d) = h.get(data..).filter(|d| d.len() >= 16) else {
+            return true;
+        };
+        checked += 1;
+        match decode::zlib_prefix(d) {
+            Some(r) if r.ok => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 fn sqlite(h: &[u8], _: u64) -> Option<Format> {
@@ -752,8 +997,11 @@ fn dicom(h: &[u8], size: u64) -> Option<Format> {
     let packed = !DICOM_UNCOMPRESSED.contains(&ts);
     let explicit = ts != b"1.2.840.10008.1.2";
     if ts == b"1.2.840.10008.1.2.1.99" {
-        // Deflated data set: the rest is a deflate stream.
-        return Some(Format::new(Kind::Dicom, true, true));
+        // Deflated data set: the rest is a deflate stream, which must decode.
+        let ok = h
+            .get(p..)
+            .is_none_or(|d| d.len() < 16 || decode::inflate_prefix(d).ok);
+        return Some(Format::new(Kind::Dicom, ok, true));
     }
     let big_endian = ts == b"1.2.840.10008.1.2.2";
     let rd16 = |b: &[u8], i: usize| if big_endian { u16be(b, i) } else { u16le(b, i) };
@@ -782,6 +1030,17 @@ fn dicom(h: &[u8], size: u64) -> Option<Format> {
             (rd32(h, p + 4), 8)
         };
         let Some(len) = len else { break };
+        if tag == 0x7fe0_0010 && len != u32::MAX && !packed {
+            // Uncompressed pixel data re-encoded in place as a zlib or deflate stream (an
+            // image archiver saving space) is compression, not damage.
+            if let Some(v) = h.get(p + hdr..).filter(|v| v.len() >= 64) {
+                let r = decode::zlib_prefix(v).unwrap_or_else(|| decode::inflate_prefix(v));
+                if r.verified(v.len().min(256)) && !r.payload_random() {
+                    return Some(Format::new(Kind::Dicom, true, true));
+                }
+            }
+            break;
+        }
         if tag == 0x7fe0_0010 || len == u32::MAX {
             // Pixel data, or a sequence / encapsulated item of undefined length: stop.
             break;
@@ -798,6 +1057,59 @@ fn dicom(h: &[u8], size: u64) -> Option<Format> {
         }
     }
     Some(Format::new(Kind::Dicom, true, packed))
+}
+
+fn ole2(h: &[u8], _: u64) -> Option<Format> {
+    if !h.starts_with(&[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]) {
+        return None;
+    }
+    // Major version 3 (512-byte sectors) or 4 (4096), byte order FFFE, mini sectors 64 B.
+    let valid = match (
+        u16le(h, 0x1a),
+        u16le(h, 0x1c),
+        u16le(h, 0x1e),
+        u16le(h, 0x20),
+    ) {
+        (Some(major), Some(order), Some(shift), Some(mini)) => {
+            order == 0xfffe && mini == 6 && matches!((major, shift), (3, 9) | (4, 12))
+        }
+        _ => true,
+    };
+    Some(Format::new(Kind::Ole2, valid, false))
+}
+
+/// Media and archive formats recognised by their magic and a field or two: their payload
+/// is compressed, so only their headers are checked.
+fn media(h: &[u8], _: u64) -> Option<Format> {
+    let alnum4 = |b: Option<&[u8]>| {
+        b.is_none_or(|b| b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b' '))
+    };
+    let (kind, valid) = if h.starts_with(b"RIFF") {
+        (Kind::Riff, alnum4(h.get(8..12)))
+    } else if h.get(4..8) == Some(b"ftyp") {
+        let size = u32be(h, 0).unwrap_or(0);
+        (Kind::IsoMedia, size >= 8 && alnum4(h.get(8..12)))
+    } else if h.starts_with(b"II*\0") {
+        (Kind::Tiff, u32le(h, 4).is_none_or(|o| o >= 8))
+    } else if h.starts_with(b"MM\0*") {
+        (Kind::Tiff, u32be(h, 4).is_none_or(|o| o >= 8))
+    } else if h.starts_with(b"OggS") {
+        (Kind::Ogg, get(h, 4).is_none_or(|v| v == 0))
+    } else if h.starts_with(b"fLaC") {
+        (Kind::Flac, get(h, 4).is_none_or(|t| t & 0x7f <= 6))
+    } else if h.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]) {
+        (Kind::Matroska, true)
+    } else if h.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
+        // FLG: version 01, reserved bit 1 zero; BD: reserved bits zero.
+        let flg = get(h, 4).is_none_or(|f| f >> 6 == 1 && f & 2 == 0);
+        let bd = get(h, 5).is_none_or(|b| b & 0x8f == 0);
+        (Kind::Lz4, flg && bd)
+    } else if h.starts_with(b"Rar!\x1a\x07") {
+        (Kind::Rar, get(h, 6).is_none_or(|v| v <= 1))
+    } else {
+        return None;
+    };
+    Some(Format::new(kind, valid, true))
 }
 
 fn tar_checksum_ok(hdr: &[u8]) -> bool {

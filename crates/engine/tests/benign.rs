@@ -59,15 +59,25 @@ fn gzip_r_then_gunzip_r() {
     sim.assert_no_verdict();
 }
 
+/// A zstd frame whose one compressed block holds random-looking entropy-coded data (the
+/// frame and block headers are structurally valid, as a real compressor writes them).
 fn zstd_frame(payload_seed: u64, n: usize) -> Vec<u8> {
     let mut v = vec![0x28, 0xb5, 0x2f, 0xfd, 0x24, 0x00];
+    let n = n.min(128 * 1024);
+    let bh = 1u32 | 2 << 1 | (n as u32) << 3;
+    v.extend_from_slice(&bh.to_le_bytes()[..3]);
     v.extend_from_slice(&random(payload_seed, n));
     v
 }
 
+/// An xz stream: stream header, an LZMA2 block header with its CRC-32, an LZMA chunk.
 fn xz_stream(payload_seed: u64, n: usize) -> Vec<u8> {
     let mut v = vec![0xfd, b'7', b'z', b'X', b'Z', 0, 0, 4];
     v.extend_from_slice(&crc32(&[0, 4]).to_le_bytes());
+    let hdr = [0x02u8, 0x00, 0x21, 0x01, 0x16, 0, 0, 0];
+    v.extend_from_slice(&hdr);
+    v.extend_from_slice(&crc32(&hdr).to_le_bytes());
+    v.push(0xe0);
     v.extend_from_slice(&random(payload_seed, n));
     v
 }

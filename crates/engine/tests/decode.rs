@@ -102,3 +102,23 @@ proptest! {
         let _ = inflate_prefix(&c);
     }
 }
+
+#[test]
+fn gzip_of_documents_and_images_is_compression() {
+    for d in [
+        text(0, 6000),
+        csv(1, 20000),
+        docx(2),
+        dicom(3),
+        png(4, 120, 90),
+        pdf(5),
+    ] {
+        let g = gzip(&d);
+        let f = ward_engine::sniff::sniff(&g[..g.len().min(8192)], g.len() as u64);
+        assert!(f.valid, "{f:?}");
+        assert!(!gzip_prefix(&g).unwrap().payload_random());
+    }
+    // A gzip of ciphertext is not.
+    let g = gzip(&random(1, 20000));
+    assert!(!ward_engine::sniff::sniff(&g[..8192], g.len() as u64).valid);
+}

@@ -8,6 +8,7 @@ use crate::evidence::Pending;
 use crate::files::FileState;
 use crate::hash::path_hash;
 use crate::naming::{benign_ext, extension};
+use crate::profile::Profile;
 use crate::verdict::{Indicator, Verdict};
 
 /// Deletes waiting for an encrypted output, per reader.
@@ -99,7 +100,13 @@ impl Engine {
     }
 
     /// `p` wrote a new encrypted-looking file at `path`.
-    pub(crate) fn encrypted_output(&mut self, p: ProcId, path: &str, fp: u64) -> Option<Verdict> {
+    pub(crate) fn encrypted_output(
+        &mut self,
+        p: ProcId,
+        path: &str,
+        prof: &Profile,
+    ) -> Option<Verdict> {
+        let fp = prof.fingerprint();
         let now = self.now;
         let chain = self.chain(p);
         if chain.is_empty() {
@@ -123,7 +130,16 @@ impl Engine {
                 });
             }
         }
-        let copy = self.ev(p).random_fps.contains(&fp);
+        // A copy of ciphertext read (same fingerprint), or ciphertext read and wrapped in a
+        // compressed container (`gzip -r` over `.gpg` files): at most one wrapped output per
+        // encrypted-looking input.
+        let e = self.ev(p);
+        let wrapped = prof.format.kind.is_stream() && !prof.format.valid;
+        let copy = e.random_fps.contains(&fp)
+            || (wrapped && (e.wrapped_outputs as usize) < e.random_fps.len());
+        if wrapped && copy {
+            e.wrapped_outputs = e.wrapped_outputs.saturating_add(1);
+        }
         for n in &chain {
             let e = self.ev(*n);
             e.activity += 1;
