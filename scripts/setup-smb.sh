@@ -18,6 +18,7 @@ declare -A NEED=(
   [testparm]=samba-common-bin
   [smbcontrol]=samba
   [pdbedit]=samba
+  [smbpasswd]=samba-common-bin
   [smbclient]=smbclient
   [nft]=nftables
   [ip]=iproute2
@@ -36,9 +37,30 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup-smb: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # --no-install-recommends keeps winbind etc. out; policy-rc.d-less containers start no
-  # daemon because systemd is not PID 1, which is what we want (the lab runs its own smbd).
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The lab runs its own smbd; a system smbd started by the package's init script would hold
+  # *:445 and keep the lab from binding its veth addresses. A temporary policy-rc.d (the
+  # standard Debian way) tells maintainer scripts not to start daemons; one that already
+  # exists is left alone.
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  # --no-install-recommends keeps winbind etc. out.
+  status=0
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
+  if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+  if [ "$status" != 0 ]; then
+    echo "setup-smb: apt-get install ${missing[*]} failed ($status)" >&2
+    exit "$status"
+  fi
+fi
+
+# A system smbd listening on every address would keep the lab from binding port 445 on its
+# own addresses. Say so (it is not ours to stop).
+if command -v ss >/dev/null 2>&1 && ss -Hltn 'sport = :445' 2>/dev/null | grep -qE '(\*|0\.0\.0\.0|\[::\]):445'; then
+  echo "setup-smb: warning: something listens on *:445 (a system smbd?); the Samba lab needs port 445 on its own veth addresses" >&2
 fi
 
 # The Python client library, for the interpreter the lab will use (python3 on PATH; the lab
