@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Build ward's Debian package: release binary, man pages and shell completions (generated
+# by the binary itself from its clap definition: `ward __generate DIR`), then `cargo deb`.
+#
+# usage: scripts/package.sh [--check] [--no-build]
+#   --check     after building, check the package (CI): its file list and conffiles,
+#               `systemd-analyze verify` of its unit, and the extracted binary
+#               (--version, check-config of the shipped config, man page renders)
+#   --no-build  reuse target/release/ward (must be current)
+# Output: target/debian/ward_VERSION-1_ARCH.deb (path printed last).
+# Exit: 0 success, 1 a step failed (the message says which and what to do), 2 usage.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+check=0
+build=1
+for a in "$@"; do
+    case "$a" in
+        --check) check=1 ;;
+        --no-build) build=0 ;;
+        -h | --help)
+            sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "package.sh: unknown argument '$a' (see --help)" >&2
+            exit 2
+            ;;
+    esac
+done
+
+say() { echo "package: $*" >&2; }
+fail() {
+    echo "package: FAILED: $*" >&2
+    exit 1
+}
+
+target_dir=$(cargo metadata --no-deps --format-version 1 |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+ward="$target_dir/release/ward"
+gen="$repo/target/package" # the assets in [package.metadata.deb] name this path
+
+if [ "$build" = 1 ]; then
+    say "cargo build --release -p ward"
+    cargo build --release -p ward || fail "the release build failed (see above)"
+fi
+[ -x "$ward" ] || fail "$ward does not exist: run without --no-build"
+
+version=$("$ward" --version) || fail "'ward --version' failed"
+say "built: $version"
+
+rm -rf "$gen"
+mkdir -p "$gen"
+if ! "$ward" __generate "$gen" 2>"$gen/generate.err"; then
+    cat "$gen/generate.err" >&2
+    fail "'ward __generate DIR' failed: the ward binary must provide this hidden subcommand \
+(writes DIR/man/*.1 with clap_mangen and DIR/completions/{ward.bash,_ward,ward.fish} with \
+clap_complete; see packaging/README.md)"
+fi
+for f in man/ward.1 completions/ward.bash completions/_ward completions/ward.fish; do
+    [ -s "$gen/$f" ] || fail "'ward __generate' did not write $f"
+done
+gzip -9n "$gen"/man/*.1
+
+if ! cargo deb --version >/dev/null 2>&1; then
+    say "installing cargo-deb (cargo install --locked cargo-deb)"
+    cargo install --locked cargo-deb || fail "cannot install cargo-deb"
+fi
+say "cargo deb --no-build"
+deb_out=$(cargo deb --no-build -p ward --output "$target_dir/debian/" 2>"$gen/deb.err") || {
+    cat "$gen/deb.err" >&2
+    fail "cargo deb failed (see above)"
+}
+deb=$(tail -1 <<<"$deb_out")
+[ -f "$deb" ] || fail "cargo deb did not say where the package is (got '$deb_out')"
+
+if [ "$check" = 1 ]; then
+    say "checking $deb"
+    scratch=$(mktemp -d)
+    trap 'rm -rf "$scratch"' EXIT
+
+    # 1. The file list.
+    dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's|^\./|/|' >"$scratch/files"
+    for f in /usr/bin/ward /etc/ward/ward.toml /usr/share/doc/ward/examples/ward.toml \
+        /etc/logrotate.d/ward /usr/share/man/man1/ward.1.gz \
+        /usr/share/bash-completion/completions/ward /usr/share/zsh/vendor-completions/_ward \
+        /usr/share/fish/vendor_completions.d/ward.fish; do
+        grep -qx "$f" "$scratch/files" || fail "$f is missing from the package"
+    done
+    unit=$(grep -E '^/(usr/)?lib/systemd/system/ward\.service$' "$scratch/files") ||
+        fail "the systemd unit is missing from the package"
+    # 2. Conffiles: an upgrade must keep the admin's config.
+    dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles >"$scratch/conffiles" 2>/dev/null ||
+        fail "the package has no conffiles"
+    for f in /etc/ward/ward.toml /etc/logrotate.d/ward; do
+        grep -qx "$f" "$scratch/conffiles" || fail "$f is not a conffile"
+    done
+
+    # 3. Extract and run what was packaged.
+    root="$scratch/root"
+    mkdir -p "$root"
+    dpkg-deb -x "$deb" "$root"
+    got=$("$root/usr/bin/ward" --version) || fail "the packaged binary does not run"
+    [ "$got" = "$version" ] || fail "packaged binary says '$got', built one says '$version'"
+    out=$("$root/usr/bin/ward" check-config "$root/etc/ward/ward.toml" 2>&1) ||
+        fail "the shipped /etc/ward/ward.toml does not pass 'ward check-config': $out"
+    if command -v man >/dev/null; then
+        MANWIDTH=80 man -l "$root/usr/share/man/man1/ward.1.gz" 2>&1 >/dev/null | grep . &&
+            fail "the man page has rendering warnings (above)"
+    fi
+    bash -c "source '$root/usr/share/bash-completion/completions/ward' && complete -p ward" \
+        >/dev/null || fail "the bash completion does not load"
+
+    # 4. The unit, against the packaged binary (systemd need not be running). Host units
+    #    are copied in for its dependencies (local-fs.target ...). Any output is a finding.
+    mkdir -p "$root/usr/lib/systemd"
+    cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/" 2>/dev/null || true
+    [ "$unit" = /usr/lib/systemd/system/ward.service ] ||
+        cp "$root$unit" "$root/usr/lib/systemd/system/ward.service"
+    verify=$(systemd-analyze verify --man=no --root="$root" \
+        /usr/lib/systemd/system/ward.service 2>&1) ||
+        fail "systemd-analyze verify: $verify"
+    [ -z "$verify" ] || fail "systemd-analyze verify: $verify"
+    say "check passed: files, conffiles, --version, check-config, man page, completions, unit"
+fi
+echo "$deb"
