@@ -86,6 +86,9 @@ impl Attribution {
 struct Entry {
     start: u64,
     ip: Option<IpAddr>,
+    /// When the TCP tables were last read for it (each read walks the kernel's TCP hash:
+    /// ≈ 1.4 ms, so a pid without a peer is not re-read on every lookup).
+    ip_checked: Instant,
     /// The uid the child runs as (the client's user after session setup; 0 before).
     uid: Option<u32>,
     samba_user: Option<String>,
@@ -131,6 +134,9 @@ impl std::fmt::Debug for Attributor {
             .finish()
     }
 }
+
+/// How often a process without a TCP peer is looked up again.
+const IP_RECHECK: Duration = Duration::from_secs(1);
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -217,7 +223,8 @@ impl Attributor {
             st.cache.insert(pid, e);
         }
         let e = st.cache.get_mut(&pid)?;
-        if e.ip.is_none() && start.is_some() {
+        if e.ip.is_none() && start.is_some() && e.ip_checked.elapsed() > IP_RECHECK {
+            e.ip_checked = Instant::now();
             e.ip = tcp_peer(pid, &self.inner.cfg.ports);
         }
         if matches!(e.uid, None | Some(0)) && start.is_some() {
@@ -336,6 +343,7 @@ fn new_entry(pid: u32, start: u64, ports: &[u16]) -> Entry {
     Entry {
         start,
         ip: tcp_peer(pid, ports),
+        ip_checked: Instant::now(),
         uid: uid_of(pid),
         samba_user: None,
         tcon_shares: Vec::new(),
@@ -529,6 +537,7 @@ mod tests {
         Entry {
             start: 1,
             ip: Some("10.0.0.5".parse().unwrap()),
+            ip_checked: Instant::now(),
             uid: Some(1000),
             samba_user: None,
             tcon_shares: vec![],
