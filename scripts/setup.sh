@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what ward's tests and demo need, idempotently (only what is missing).
+# Install what ward's tests and demo need, idempotently (only what is missing), including
+# the BPF, Samba and console prerequisites (scripts/setup-{bpf,smb,console}.sh).
 # Debian/Ubuntu; needs root for apt-get. Safe to run repeatedly.
 set -euo pipefail
 
@@ -38,6 +39,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The parts with their own installers: BPF build tools (clang, libbpf), the Samba lab
+# (samba, smbclient, nftables, smbprotocol, test users), the console's tests (PostgreSQL,
+# Chromium). Each installs only what is missing.
+here="$(dirname "$0")"
+bash "$here/setup-bpf.sh"
+bash "$here/setup-smb.sh"
+bash "$here/setup-console.sh"
 
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest" >&2

@@ -184,7 +184,32 @@ impl<S: EventSource> Agent<S> {
             serde_json::to_string(&rec).expect("plan serialises")
         });
         let emitter = self.out.emitter();
+        // An SMB client's user and share may still be on their way from smbstatus: wait
+        // for them (bounded) here, on the store thread, never on the agent's.
+        let complete = match (&self.smb, &inc.client) {
+            (Some(smb), Some(c)) if c.user.is_empty() || c.share.is_empty() => Some((
+                std::sync::Arc::clone(&smb.attributor),
+                inc.pid,
+                inc.damaged.first().cloned(),
+            )),
+            _ => None,
+        };
+        let mut inc = inc;
         let record = move |s: &Store| {
+            if let Some((attributor, pid, path)) = complete {
+                let path = path.as_deref().map(std::path::Path::new);
+                if let Some(a) = attributor.wait_complete(pid, path, Duration::from_millis(1500))
+                {
+                    if let Some(c) = inc.client.as_mut() {
+                        if c.user.is_empty() {
+                            c.user = a.client.user;
+                        }
+                        if c.share.is_empty() {
+                            c.share = a.client.share;
+                        }
+                    }
+                }
+            }
             if let Err(e) = s.put(&inc) {
                 tracing::error!("could not record incident {}: {e}", inc.id);
             }

@@ -120,6 +120,8 @@ impl Responder for SmbClientResponder {
             return Action::ClientBlocked;
         }
         let tools = self.tools.clone();
+        let attributor = Arc::clone(&self.attributor);
+        let root = s.root.pid;
         let procs: Vec<ProcId> = c
             .frozen
             .iter()
@@ -130,6 +132,9 @@ impl Responder for SmbClientResponder {
         let spawned = std::thread::Builder::new()
             .name("smb-end".into())
             .spawn(move || {
+                // Samba's word on who the client is (user, share) while its session still
+                // exists: the incident is completed from the attributor's cache.
+                let _ = attributor.wait_complete(root, None, Duration::from_secs(1));
                 match ward_smb::end_client(&tools, ip, &procs, Duration::from_secs(5)) {
                     Ok(r) => {
                         if !r.still_running.is_empty() {
