@@ -556,6 +556,10 @@ impl Worker {
         let mut backoff_until = Instant::now();
         loop {
             let stopping = self.shared.stop.load(Ordering::SeqCst);
+            if stopping {
+                // what is not delivered stays spooled; `flush` already tried for a while
+                return;
+            }
             if Instant::now() >= backoff_until {
                 let r = self.cycle(&mut next_hb, stopping);
                 if let Err(e) = r {
@@ -566,9 +570,6 @@ impl Worker {
                     }
                     backoff_until = Instant::now() + self.opts.retry_every;
                 }
-            }
-            if stopping {
-                return;
             }
             let wait = next_hb
                 .min(backoff_until.max(Instant::now() + Duration::from_millis(5)))
