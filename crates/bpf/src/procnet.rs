@@ -26,7 +26,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{
     monotonic_now_ns, validate_ports, BpfError, ConnectEvent, ConnectSource, ConnectStats,
@@ -124,6 +124,7 @@ pub struct ProcNetSource {
     /// (netns inode, socket inode) reported or found unattributable, still present.
     seen: HashSet<(u64, u64)>,
     stats: ConnectStats,
+    last_scan: Option<Instant>,
 }
 
 impl ProcNetSource {
@@ -143,6 +144,7 @@ impl ProcNetSource {
             proc_root,
             seen: HashSet::new(),
             stats: ConnectStats::default(),
+            last_scan: None,
         })
     }
 
@@ -188,8 +190,27 @@ impl ProcNetSource {
 
     fn read_table(&self, pid: u32, v6: bool) -> io::Result<Vec<TcpRow>> {
         let name = if v6 { "tcp6" } else { "tcp" };
-        let text = fs::read_to_string(self.proc_root.join(format!("{pid}/net/{name}")))?;
-        Ok(parse_tcp_table(&text, v6))
+        // Each read(2) of this file walks the kernel's whole TCP hash table (hundreds of
+        // microseconds on a large-memory host), so read it with as few calls as possible.
+        let mut f = fs::File::open(self.proc_root.join(format!("{pid}/net/{name}")))?;
+        let mut buf = Vec::with_capacity(256 * 1024);
+        loop {
+            if buf.len() == buf.capacity() {
+                buf.reserve(buf.capacity());
+            }
+            let start = buf.len();
+            let spare = buf.capacity() - start;
+            buf.resize(start + spare, 0);
+            let n = io::Read::read(&mut f, &mut buf[start..])?;
+            buf.truncate(start + n);
+            // seq_file returns less than asked only at the end of the table or when its own
+            // buffer (at least a page) is full: a read well short of a page is the end, and
+            // the extra read(2) that would return 0 (another full walk) is saved.
+            if n == 0 || n + 512 < 4096 {
+                break;
+            }
+        }
+        Ok(parse_tcp_table(&String::from_utf8_lossy(&buf), v6))
     }
 }
 
@@ -204,7 +225,13 @@ impl ConnectSource for ProcNetSource {
         Some(self.interval)
     }
 
+    /// Scans at most once per poll interval: a call sooner than that returns 0 at once, so
+    /// a caller may call it on every turn of its loop.
     fn read(&mut self, out: &mut Vec<ConnectEvent>) -> Result<usize, BpfError> {
+        if self.last_scan.is_some_and(|t| t.elapsed() < self.interval) {
+            return Ok(0);
+        }
+        self.last_scan = Some(Instant::now());
         let now = monotonic_now_ns();
         let pids = self.pids()?;
         // One representative process per network namespace.
@@ -362,10 +389,19 @@ mod tests {
         assert!(matches!(s.deny(1234), Err(BpfError::DenyUnsupported(_))));
         assert!(!s.allow(1234).unwrap());
         assert!(s.fd().is_none());
-        assert_eq!(s.poll_interval(), Some(Duration::from_millis(100)));
-        // A poll of the real host works (whatever it finds) and never blocks.
+        assert_eq!(s.poll_interval(), Some(Duration::from_millis(250)));
+        // A poll of the real host works (whatever it finds) and never blocks; a second call
+        // within the interval does not scan again.
         let mut out = Vec::new();
         s.read(&mut out).unwrap();
+        let t = Instant::now();
+        for _ in 0..1000 {
+            assert_eq!(s.read(&mut out).unwrap(), 0);
+        }
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "rate-limited reads are free"
+        );
     }
 
     #[test]

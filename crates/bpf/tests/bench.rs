@@ -238,3 +238,50 @@ fn connect_latency_with_and_without_the_monitor() {
     assert!(events >= TOTAL as u64, "every SMB connect reported");
     assert_eq!(dropped, 0);
 }
+
+/// What one scan of the procfs fallback costs on this host (it runs once per interval).
+#[test]
+#[ignore = "benchmark: run with --ignored --nocapture, as root"]
+fn procfs_fallback_scan_cost() {
+    require_root!();
+    use ward_bpf::{ConnectSource, ProcNetSource};
+    let mut src = ProcNetSource::new(&MonitorOptions {
+        procfs_interval: Duration::from_millis(10),
+        ..Default::default()
+    })
+    .unwrap();
+    let procs = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        })
+        .count();
+    let mut out = Vec::new();
+    let cpu = || {
+        let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).unwrap();
+        t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000
+    };
+    let (mut wall, mut on_cpu) = (Vec::new(), Vec::new());
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(11));
+        let (t, c) = (Instant::now(), cpu());
+        src.read(&mut out).unwrap();
+        on_cpu.push(cpu() - c);
+        wall.push(t.elapsed().as_micros() as u64);
+    }
+    wall.sort_unstable();
+    on_cpu.sort_unstable();
+    let namespaces: std::collections::BTreeSet<_> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path().join("ns/net")).ok())
+        .collect();
+    println!(
+        "procfs fallback: one scan ({procs} processes, {} network namespaces): CPU median {} us, wall median {} us, wall max {} us; at the default 250 ms interval {:.2}% of one core",
+        namespaces.len(),
+        on_cpu[on_cpu.len() / 2],
+        wall[wall.len() / 2],
+        wall[wall.len() - 1],
+        on_cpu[on_cpu.len() / 2] as f64 / 250_000.0 * 100.0
+    );
+}

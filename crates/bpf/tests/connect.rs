@@ -445,7 +445,11 @@ fn procfs_fallback_sees_held_smb_connections() {
     let ns = Netns::create("proc");
     let smb: Vec<SocketAddr> = (1..=ADDRS).map(|i| (addr(i), 4445).into()).collect();
     let _listeners = ns.listen_holding(smb);
-    let mut src = ProcNetSource::new(&opts()).unwrap();
+    let mut src = ProcNetSource::new(&MonitorOptions {
+        procfs_interval: Duration::from_millis(10),
+        ..opts()
+    })
+    .unwrap();
     let mut all = Vec::new();
     src.read(&mut all).unwrap(); // baseline: whatever the host has open already
     all.clear();
@@ -460,6 +464,7 @@ fn procfs_fallback_sees_held_smb_connections() {
     );
     let pid = kid.pid();
     kid.until("held");
+    std::thread::sleep(Duration::from_millis(20));
     src.read(&mut all).unwrap();
     let got: BTreeSet<IpAddr> = all
         .iter()
@@ -471,6 +476,7 @@ fn procfs_fallback_sees_held_smb_connections() {
     assert!(all.iter().all(|e| e.port == 4445 || e.port == 1139));
     // Reported once: a second poll of the same sockets adds nothing for the child.
     let mut again = Vec::new();
+    std::thread::sleep(Duration::from_millis(20));
     src.read(&mut again).unwrap();
     assert!(again.iter().all(|e| e.pid != pid), "{again:?}");
     assert_eq!(src.stats().dropped, 0);
