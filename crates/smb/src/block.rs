@@ -25,7 +25,8 @@ use crate::{Error, Result};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockerConfig {
     /// The `inet` table's name (ASCII letters, digits, `_`; at most 32). Default `ward`;
-    /// tests use their own (e.g. `ward_test_<pid>`).
+    /// tests use their own (e.g. `ward_test_<pid>`). One table per agent: a second
+    /// [`Blocker::new`] with the same name replaces the first one's table and its blocks.
     pub table: String,
     /// The ports whose traffic from a blocked address is dropped.
     pub ports: Vec<u16>,
@@ -61,6 +62,8 @@ pub struct Block {
 pub struct Blocker {
     cfg: BlockerConfig,
     active: bool,
+    /// Created by this value (and so removed by its drop), or attached to a running ward's.
+    owned: bool,
 }
 
 fn valid_table(name: &str) -> bool {
@@ -110,9 +113,37 @@ impl Blocker {
              \x20 }}\n\
              }}\n"
         );
-        let mut b = Blocker { cfg, active: false };
+        let mut b = Blocker {
+            cfg,
+            active: false,
+            owned: true,
+        };
         b.nft_script(&script)?;
         b.active = true;
+        Ok(b)
+    }
+
+    /// Use the table a running `ward protect` made (e.g. for `ward unblock IP` from another
+    /// process), without replacing it; dropping this value leaves the table in place.
+    pub fn attach(cfg: BlockerConfig) -> Result<Blocker> {
+        if !valid_table(&cfg.table) {
+            return Err(Error::Config(format!(
+                "nftables table name {:?} must be 1-32 ASCII letters, digits or _ and start with a letter",
+                cfg.table
+            )));
+        }
+        let b = Blocker {
+            cfg,
+            active: true,
+            owned: false,
+        };
+        b.nft_run(&["-j", "list", "set", "inet", &b.cfg.table, "block4"], "")
+            .map_err(|e| {
+                Error::Config(format!(
+                    "no ward nftables table inet {} to attach to (is ward protect running?): {e}",
+                    b.cfg.table
+                ))
+            })?;
         Ok(b)
     }
 
@@ -241,6 +272,9 @@ impl Blocker {
 
 impl Drop for Blocker {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         if let Err(e) = self.teardown() {
             tracing::warn!("removing ward's nftables table: {e}");
         }

@@ -356,7 +356,22 @@ fn block_cuts_one_client_off_and_unblock_and_expiry_let_it_back() {
     b.unblock(mapped).unwrap();
     assert_eq!(b.list().unwrap().len(), 1);
 
-    b.unblock(ip0).unwrap();
+    // Another process (`ward unblock`) attaches to the running table; its drop keeps it.
+    {
+        let other_proc = Blocker::attach(BlockerConfig {
+            table: table.clone(),
+            ..BlockerConfig::default()
+        })
+        .unwrap();
+        assert!(other_proc.list().unwrap().iter().any(|x| x.ip == ip0));
+        other_proc.unblock(ip0).unwrap();
+    }
+    assert!(table_exists(&table), "an attached blocker leaves the table");
+    assert!(Blocker::attach(BlockerConfig {
+        table: "ward_no_such_table".into(),
+        ..BlockerConfig::default()
+    })
+    .is_err());
     b.unblock(ip0).unwrap(); // idempotent
     assert!(b.list().unwrap().is_empty());
     let (ok, _) = probe(&s.lab, 0);
