@@ -110,7 +110,14 @@ enum Cmd {
     /// does).
     Simulate(ward_lab::cli::SimArgs),
     /// Show ward at work on a scratch filesystem: corpus, protection, attack, containment.
-    Demo,
+    ///
+    /// With --smb: the hospital's scenario, an infected workstation encrypting a Samba
+    /// share, cut off alone while another client keeps working, every file restored.
+    Demo {
+        /// Play the Samba scenario (smbd, clients in network namespaces).
+        #[arg(long)]
+        smb: bool,
+    },
     /// Score ward against every simulator profile on fresh scratch filesystems (root).
     Eval(ward_lab::eval::EvalArgs),
     /// Measure ward's overhead on file-heavy work against no protection, in the same run (root).
@@ -189,7 +196,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), ExitError> {
-    if matches!(cli.cmd, Cmd::Demo | Cmd::Eval(_) | Cmd::Bench(_)) {
+    if matches!(cli.cmd, Cmd::Demo { .. } | Cmd::Eval(_) | Cmd::Bench(_)) {
         // These mount scratch filesystems: an interrupted run must not leave them behind.
         ward_lab::scratchfs::cleanup_on_signals();
     }
@@ -258,7 +265,8 @@ fn run(cli: Cli) -> Result<(), ExitError> {
             id,
         } => Ok(ward_agent::restore::run(&state_dir, &id, dry_run)?),
         Cmd::Simulate(a) => Ok(ward_lab::cli::simulate(a)?),
-        Cmd::Demo => Ok(ward_lab::demo::run()?),
+        Cmd::Demo { smb: false } => Ok(ward_lab::demo::run()?),
+        Cmd::Demo { smb: true } => Ok(ward_lab::demo_smb::run()?),
         Cmd::Eval(a) => Ok(ward_lab::eval::run(a)?),
         Cmd::Bench(a) => Ok(ward_lab::bench::run(a)?),
         Cmd::Replay { file, json } => Ok(ward_agent::report::replay(&file, json)?),

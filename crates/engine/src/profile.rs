@@ -26,6 +26,9 @@ const F_ARMOURED: u8 = 2;
 const F_BODY_RANDOM: u8 = 4;
 const F_CONSTANT: u8 = 8;
 const F_BODY1K_RANDOM: u8 = 16;
+const F_TAIL_OK: u8 = 32;
+const F_STREAM: u8 = 64;
+const F_TAIL: u8 = 128;
 
 /// Profile of one sampled block.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -109,9 +112,35 @@ impl BlockProfile {
     pub fn ciphertext_like(&self) -> bool {
         self.flags & (F_RANDOM | F_ARMOURED) != 0
     }
+    /// The block ends the file (the tail block).
+    pub fn tail(&self) -> bool {
+        self.flags & F_TAIL != 0
+    }
+    /// A tail block holding the end structure its format requires (zip end of central
+    /// directory, PDF `%%EOF`, PNG `IEND`).
+    pub fn tail_ok(&self) -> bool {
+        self.flags & F_TAIL_OK != 0
+    }
+    /// (Head only.) A verified zlib/gzip stream starts in the head and runs to its end: the
+    /// random-looking part of the head is compression (the flags describe only what
+    /// precedes the stream).
+    pub fn stream(&self) -> bool {
+        self.flags & F_STREAM != 0
+    }
     /// Entropy of the whole block in bits per byte (quantised to 1/32).
     pub fn entropy(&self) -> f32 {
         self.entropy_q as f32 / 32.0
+    }
+}
+
+/// Does a tail block hold the end structure of its format?
+fn tail_ok(kind: Kind, data: &[u8]) -> bool {
+    let has = |n: &[u8]| data.windows(n.len()).any(|w| w == n);
+    match kind {
+        Kind::Zip | Kind::ZipEncrypted => has(b"PK\x05\x06"),
+        Kind::Pdf => has(b"%%EOF"),
+        Kind::Png => has(b"IEND"),
+        _ => false,
     }
 }
 
@@ -142,6 +171,19 @@ impl Profile {
             n = 1;
             sniff::sniff_with(head, sample.size, &whole)
         };
+        // A random-looking head that is a header followed by a verified compressed stream
+        // (an archiver re-encoding an image body in place) is compression: judge the header.
+        if n == 1 && blocks[0].ciphertext_like() && !(format.valid && format.packed) {
+            if let Some(x) = crate::decode::find_stream(head, 0, 16) {
+                let pre = &head[..x];
+                let keep = blocks[0].flags & F_ARMOURED;
+                let mut f = keep | F_STREAM;
+                if crate::stats::looks_random(pre) {
+                    f |= F_RANDOM;
+                }
+                blocks[0].flags = f;
+            }
+        }
         for b in &sample.blocks {
             if n >= 3 {
                 break;
@@ -149,7 +191,14 @@ impl Profile {
             if b.offset == 0 || b.data.is_empty() {
                 continue;
             }
-            blocks[n] = BlockProfile::of(b.offset, &b.data, false);
+            let mut bp = BlockProfile::of(b.offset, &b.data, false);
+            if b.offset + b.data.len() as u64 == sample.size {
+                bp.flags |= F_TAIL;
+                if tail_ok(format.kind, &b.data) {
+                    bp.flags |= F_TAIL_OK;
+                }
+            }
+            blocks[n] = bp;
             n += 1;
         }
         let mut fp =
@@ -191,6 +240,16 @@ impl Profile {
     /// after a wipe): whatever data was there is gone.
     pub fn wiped(&self) -> bool {
         !self.is_empty() && !self.blocks().is_empty() && self.blocks().iter().all(|b| b.constant())
+    }
+
+    /// The head ends in a verified compressed stream (see [`BlockProfile::stream`]).
+    pub fn has_stream(&self) -> bool {
+        self.head().is_some_and(|h| h.stream())
+    }
+
+    /// The sampled tail block, if any.
+    pub fn tail(&self) -> Option<&BlockProfile> {
+        self.blocks().iter().find(|b| b.tail())
     }
 
     /// The head is base64/hex-encoded random data.

@@ -1265,8 +1265,33 @@ const fn control_table() -> [bool; 256] {
 
 static CONTROL: [bool; 256] = control_table();
 
+/// UTF-16 text: a byte-order mark, or (without one) every other byte zero and the others
+/// printable ASCII, in at least 90 % of the code units.
+fn utf16_text(h: &[u8]) -> bool {
+    if h.len() < 16 {
+        return false;
+    }
+    if h.starts_with(&[0xff, 0xfe]) || h.starts_with(&[0xfe, 0xff]) {
+        return true;
+    }
+    let units = h.len() / 2;
+    let printable = |b: u8| (0x20..0x7f).contains(&b) || matches!(b, b'\n' | b'\r' | b'\t');
+    let le = h
+        .chunks_exact(2)
+        .filter(|c| printable(c[0]) && c[1] == 0)
+        .count();
+    let be = h
+        .chunks_exact(2)
+        .filter(|c| c[0] == 0 && printable(c[1]))
+        .count();
+    le.max(be) * 10 >= units * 9
+}
+
 /// `hist` is the byte histogram of `h`.
 fn text(h: &[u8], size: u64, hist: &Histogram) -> Option<Format> {
+    if hist.count(0) != 0 && utf16_text(h) {
+        return Some(Format::new(Kind::Text, true, false));
+    }
     // No control bytes (other than tab, LF, FF, CR, ESC).
     if (0..=255u8).any(|b| CONTROL[b as usize] && hist.count(b) != 0) {
         return None;

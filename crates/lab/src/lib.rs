@@ -65,6 +65,7 @@ pub mod bench;
 pub mod cli;
 mod corpus;
 pub mod demo;
+pub mod demo_smb;
 pub mod driver;
 pub mod eval;
 pub mod formats;

@@ -69,7 +69,11 @@
 //!
 //! * **fan-out** ([`fanout`]): many distinct SMB peers in a short time (a verdict alone).
 //!
-//! Where each rule lives: [`content`] (a), [`partial`] (b), [`funnel`] (c), [`wiped`] (e),
+//! * **format collapse** ([`format`]): a valid known format (text included) became no known
+//!   format, or its own format with a broken structure, without looking random (short-key
+//!   XOR, weak ciphers).
+//!
+//! Where each rule lives: [`content`] (a), [`partial`] (b), [`format`] (collapse), [`funnel`] (c), [`wiped`] (e),
 //! [`decoy`] (d), [`note`] (`ransom-note`), [`fanout`] (`smb-fanout`). `extension-appended`
 //! is set where names change (renames in the event handlers, encrypted outputs in
 //! [`funnel`]), with the extension lists of [`crate::naming`].
@@ -77,6 +81,7 @@
 pub(crate) mod content;
 pub(crate) mod decoy;
 pub(crate) mod fanout;
+pub(crate) mod format;
 pub(crate) mod funnel;
 pub(crate) mod note;
 pub(crate) mod partial;
@@ -169,11 +174,13 @@ impl ContentCheck for Option<Profile> {
     }
 }
 
-/// Rules (a) and (b): did the change from `base` to `new` destroy the content?
+/// Rules (a), (b) and format collapse: did the change from `base` to `new` destroy the content?
 /// Returns the indicator bits when it did.
 pub(crate) fn judge_change(base: &Profile, new: &Profile) -> Option<u16> {
     if base.is_empty() || base.encrypted_looking() {
         return None;
     }
-    content::judge(base, new).or_else(|| partial::judge(base, new))
+    content::judge(base, new)
+        .or_else(|| partial::judge(base, new))
+        .or_else(|| format::judge(base, new))
 }
