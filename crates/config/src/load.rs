@@ -475,6 +475,13 @@ fn normalize_legacy(root: &mut Table) -> Vec<(usize, String, String)> {
     conflicts
 }
 
+/// The key a "missing field `x`" message is about.
+fn missing_key(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+}
+
 /// Serde's messages made into what to do.
 fn reason(message: &str, canonical: Option<&[Seg]>, shown: &str, defaults: &toml::Value) -> String {
     let friendly = message
@@ -488,6 +495,10 @@ fn reason(message: &str, canonical: Option<&[Seg]>, shown: &str, defaults: &toml
         .replace(
             "invalid socket address syntax",
             "not an address: write IP:PORT, like \"127.0.0.1:9464\"",
+        )
+        .replace(
+            "wanted string or table",
+            "expected one of the words this key takes, in quotes",
         );
     let friendly = match friendly.find("expected struct ") {
         Some(i) => format!("{}expected a table", &friendly[..i]),
@@ -572,6 +583,8 @@ fn parse_checked(text: &str, file: &Path, world_readable: bool) -> Result<Config
     let defaults = toml::Value::try_from(Config::default()).unwrap_or(toml::Value::Boolean(false));
 
     let mut config = None;
+    // Keys left out after an error: a "missing key" for one of them is not news.
+    let mut removed: Vec<Vec<Seg>> = Vec::new();
     for _ in 0..MAX_ROUNDS {
         match toml_edit::de::from_document::<Config>(DocumentMut::from(root.clone())) {
             Ok(c) => {
@@ -585,10 +598,22 @@ fn parse_checked(text: &str, file: &Path, world_readable: bool) -> Result<Config
                     (Some(o), Some(c)) => shown(o, &path_string(c)),
                     _ => String::new(),
                 };
-                let why = reason(e.message(), canonical.as_deref(), &key, &defaults);
-                errors.push(error_at(off, key, why));
+                let consequence = canonical.as_ref().is_some_and(|c| {
+                    missing_key(e.message()).is_some_and(|k| {
+                        let mut p = c.clone();
+                        p.push(Seg::Key(k.to_string()));
+                        removed.contains(&p)
+                    })
+                });
+                if !consequence {
+                    let why = reason(e.message(), canonical.as_deref(), &key, &defaults);
+                    errors.push(error_at(off, key, why));
+                }
                 match canonical {
-                    Some(c) if remove(&mut root, &c) => continue,
+                    Some(c) if remove(&mut root, &c) => {
+                        removed.push(c);
+                        continue;
+                    }
                     _ => break,
                 }
             }
@@ -597,9 +622,21 @@ fn parse_checked(text: &str, file: &Path, world_readable: bool) -> Result<Config
     if let Some(c) = &config {
         for p in crate::validate::validate(c, world_readable) {
             let canonical = path_string(&p.path);
-            let off = span_of(&root, &p.path).map(|s| s.start);
-            let key = off.map_or_else(|| canonical.clone(), |o| shown(o, &canonical));
-            let reason = p.reason.replace("{FILE}", &file.display().to_string());
+            let mut reason = p.reason.replace("{FILE}", &file.display().to_string());
+            let exact = span_of(&root, &p.path).map(|s| s.start);
+            let (off, key) = match exact {
+                Some(o) => (Some(o), shown(o, &canonical)),
+                None => {
+                    // A default that does not fit what the file sets beside it: point at
+                    // the nearest enclosing table the file writes.
+                    reason = format!("not set, and its default does not fit: {reason}");
+                    let near = (1..p.path.len())
+                        .rev()
+                        .find_map(|n| span_of(&root, &p.path[..n]))
+                        .map(|s| s.start);
+                    (near, canonical)
+                }
+            };
             errors.push(error_at(off, key, reason));
         }
     }

@@ -411,6 +411,35 @@ fn indices_are_those_of_the_file() {
     );
 }
 
+/// A required key with a wrong type is reported once (not again as missing), and an
+/// enum given a number says what it takes.
+#[test]
+fn no_follow_on_errors() {
+    let text = "[[path]]\npath = 5\n[[path]]\npath = \"/b\"\nmode = 7\n";
+    assert_eq!(
+        positions(text),
+        [
+            (2, 8, "path[0].path".to_string()),
+            (5, 8, "path[1].mode".to_string())
+        ]
+    );
+    let r = one_reason("mode = 7\n");
+    assert!(r.contains("in quotes"), "{r}");
+    // A default that does not fit the keys set beside it is reported at their table.
+    let e = parse("[outputs.syslog]\ntransport = \"udp\"\n", "t".as_ref()).unwrap_err();
+    let e = &e.errors()[0];
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (1, "outputs.syslog.address"),
+        "{e}"
+    );
+    assert!(
+        e.reason
+            .starts_with("not set, and its default does not fit"),
+        "{e}"
+    );
+}
+
 #[test]
 fn syntax_errors_have_a_position() {
     let e = parse("decoys = true\nkill = \n", Path::new("t.toml")).unwrap_err();
@@ -581,4 +610,69 @@ fn management_networks() {
     assert!(v6.contains("fd12::1".parse().unwrap()));
     assert!(ward_config::IpNet::parse("10.0.0.1/33").is_err());
     assert!(ward_config::IpNet::parse("host.example").is_err());
+}
+
+/// Mangled files (characters deleted, inserted, lines duplicated) never panic, always
+/// end, and every error points inside the file.
+#[test]
+fn mangled_files_are_reported_not_panicked_on() {
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((seed >> 33) as usize) % n.max(1)
+    };
+    let pieces = [
+        "=",
+        "\"",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "\n",
+        "-1",
+        "99999999999999999999",
+        "x",
+        ".",
+        "true",
+        "'",
+        "#",
+        "[[path]]\n",
+        "é",
+    ];
+    let mut refused = 0;
+    for _ in 0..600 {
+        let mut text = GOOD.to_string();
+        for _ in 0..1 + next(3) {
+            let chars: Vec<char> = text.chars().collect();
+            let at = next(chars.len());
+            let (head, tail): (String, String) =
+                (chars[..at].iter().collect(), chars[at..].iter().collect());
+            text = match next(3) {
+                0 => format!(
+                    "{head}{}",
+                    tail.chars().skip(1 + next(4)).collect::<String>()
+                ),
+                1 => format!("{head}{}{tail}", pieces[next(pieces.len())]),
+                _ => {
+                    let line = tail.lines().next().unwrap_or("");
+                    format!("{head}{line}\n{tail}")
+                }
+            };
+        }
+        let lines = text.lines().count() + 1;
+        if let Err(e) = parse(&text, Path::new("m.toml")) {
+            refused += 1;
+            for err in e.errors() {
+                assert!(err.line >= 1 && err.line <= lines, "{err} in\n{text}");
+                assert!(!err.reason.is_empty());
+            }
+        }
+    }
+    assert!(
+        refused > 500,
+        "mutations should mostly break the file ({refused})"
+    );
 }
