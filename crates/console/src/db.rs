@@ -152,6 +152,9 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL, ok BIGINT NOT NULL)",
     // 2: when the agent reported the restore (for the timeline)
     "ALTER TABLE incidents ADD COLUMN restored_at BIGINT",
+    // 3: indexes for the fleet view and the newest-first lists
+    "CREATE INDEX incidents_open ON incidents (acknowledged_at, restore, host_id);
+     CREATE INDEX incidents_newest ON incidents (detected_at, num)",
 ];
 
 impl Db {

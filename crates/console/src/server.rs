@@ -658,17 +658,18 @@ fn host_status(h: &HostRow, open: usize, now: i64, silent_after_ms: i64) -> &'st
     "healthy"
 }
 
-async fn fleet(app: &App) -> ApiResult<(Vec<HostView>, Vec<IncidentRow>)> {
+/// Most incidents a list returns (`?limit=` up to this).
+const MAX_LIST: i64 = 5000;
+
+async fn fleet(app: &App, recent: i64) -> ApiResult<(Vec<HostView>, Vec<IncidentRow>)> {
     let hosts = app.db.hosts().await?;
-    let incidents = app.db.incidents().await?;
+    let counts = app.db.open_counts().await?;
+    let incidents = app.db.incidents(recent, false).await?;
     let now = store::now_ms();
     let views = hosts
         .into_iter()
         .map(|row| {
-            let open = incidents
-                .iter()
-                .filter(|i| i.host_id == row.id && i.open())
-                .count();
+            let open = counts.get(&row.id).copied().unwrap_or(0);
             HostView {
                 status: host_status(&row, open, now, app.silent_after_ms),
                 open_incidents: open,
@@ -812,7 +813,7 @@ async fn api_hosts(
     headers: HeaderMap,
 ) -> ApiResult<Json<serde_json::Value>> {
     need(&app, &headers, Role::Viewer).await?;
-    let (views, _) = fleet(&app).await?;
+    let (views, _) = fleet(&app, 0).await?;
     Ok(Json(serde_json::Value::Array(
         views.iter().map(host_json).collect(),
     )))
@@ -824,7 +825,7 @@ async fn api_host(
     UrlPath(id): UrlPath<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     need(&app, &headers, Role::Viewer).await?;
-    let (views, _) = fleet(&app).await?;
+    let (views, _) = fleet(&app, 0).await?;
     let v = views.iter().find(|v| v.row.id == id).ok_or_else(|| {
         err(
             StatusCode::NOT_FOUND,
@@ -858,12 +859,20 @@ async fn api_revoke(
     Ok(Json(serde_json::json!({"revoked": id})))
 }
 
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<i64>,
+    open: Option<bool>,
+}
+
 async fn api_incidents(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<ListQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
     need(&app, &headers, Role::Viewer).await?;
-    let inc = app.db.incidents().await?;
+    let limit = q.limit.unwrap_or(500).clamp(1, MAX_LIST);
+    let inc = app.db.incidents(limit, q.open.unwrap_or(false)).await?;
     Ok(Json(serde_json::Value::Array(
         inc.iter().map(|i| i.to_json()).collect(),
     )))
@@ -913,7 +922,7 @@ async fn api_major(
     headers: HeaderMap,
 ) -> ApiResult<Json<serde_json::Value>> {
     need(&app, &headers, Role::Viewer).await?;
-    Ok(Json(major(&app.db.incidents().await?)))
+    Ok(Json(major(&app.db.incidents(MAX_LIST, true).await?)))
 }
 
 async fn api_actions(
@@ -1087,7 +1096,7 @@ async fn ui_fleet(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    match fleet(&app).await {
+    match fleet(&app, 50).await {
         Ok((views, inc)) => Html(ui::fleet(&c, &views, &inc)).into_response(),
         Err(e) => e.into_response(),
     }
@@ -1127,7 +1136,7 @@ async fn ui_major(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    match app.db.incidents().await {
+    match app.db.incidents(MAX_LIST, true).await {
         Ok(inc) => Html(ui::major(&c, &major(&inc))).into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }

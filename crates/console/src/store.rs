@@ -472,15 +472,37 @@ impl Db {
 
     // ---------- incidents ----------
 
-    pub async fn incidents(&self) -> Result<Vec<IncidentRow>, ConsoleError> {
+    /// Newest first, at most `limit`; `open_only`: not acknowledged.
+    pub async fn incidents(
+        &self,
+        limit: i64,
+        open_only: bool,
+    ) -> Result<Vec<IncidentRow>, ConsoleError> {
         let sql = format!(
-            "SELECT {INC_COLS} FROM incidents i JOIN hosts h ON h.id = i.host_id ORDER BY i.detected_at DESC, i.num DESC"
+            "SELECT {INC_COLS} FROM incidents i JOIN hosts h ON h.id = i.host_id {} ORDER BY i.detected_at DESC, i.num DESC LIMIT $1",
+            if open_only { "WHERE i.acknowledged_at IS NULL" } else { "" }
         );
         Ok(self
-            .query(&sql, vec![])
+            .query(&sql, vec![limit.into()])
             .await?
             .iter()
             .map(inc_row)
+            .collect())
+    }
+
+    /// Per host: incidents neither acknowledged nor restored.
+    pub async fn open_counts(
+        &self,
+    ) -> Result<std::collections::HashMap<String, usize>, ConsoleError> {
+        let rows = self
+            .query(
+                "SELECT host_id, COUNT(*) FROM incidents WHERE acknowledged_at IS NULL AND restore NOT IN ('done', 'partial') GROUP BY host_id",
+                vec![],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.text(0), r.int(1) as usize))
             .collect())
     }
 
