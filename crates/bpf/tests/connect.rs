@@ -482,3 +482,82 @@ fn procfs_fallback_sees_held_smb_connections() {
     assert_eq!(src.stats().dropped, 0);
     kid.say("go");
 }
+
+/// Not a test on its own: the process that `killed_agent_leaves_nothing_attached` starts
+/// (this test binary again) and SIGKILLs while its monitor is attached.
+#[test]
+#[ignore = "helper process of killed_agent_leaves_nothing_attached"]
+fn helper_attach_and_wait() {
+    if std::env::var_os("WARD_BPF_HELPER").is_none() {
+        return;
+    }
+    let m = ConnectMonitor::start(&opts()).expect("start");
+    let ids: Vec<String> = m.program_ids().iter().map(|i| i.to_string()).collect();
+    println!("ids {}", ids.join(" "));
+    // Wait to be killed (bounded: gone by itself after 60 s).
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn killed_agent_leaves_nothing_attached() {
+    require_root!();
+    let _lock = attach_lock();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "helper_attach_and_wait",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("WARD_BPF_HELPER", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let mut child = Reap(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(ids) = line.strip_prefix("ids ") {
+                let _ = tx.send(ids.to_string());
+            }
+        }
+    });
+    let ids: Vec<u64> = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("helper never attached")
+        .split(' ')
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    assert!(ids.len() >= 2, "{ids:?}");
+    let root = cgroup2_root().unwrap();
+    assert!(attached(&root).iter().any(|(id, _)| ids.contains(id)));
+    // SIGKILL: no destructor runs; the kernel closes the link descriptors.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let t = std::time::Instant::now();
+    let gone = loop {
+        let left: Vec<(u64, String)> = common::ward_programs()
+            .into_iter()
+            .filter(|(id, _)| ids.contains(id))
+            .collect();
+        if left.is_empty() || t.elapsed() > Duration::from_secs(10) {
+            break left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(gone.is_empty(), "left loaded by a killed agent: {gone:?}");
+    assert!(!attached(&root).iter().any(|(id, _)| ids.contains(id)));
+}
