@@ -83,7 +83,8 @@ if [ "$check" = 1 ]; then
     # 1. The file list.
     dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's|^\./|/|' >"$scratch/files"
     for f in /usr/bin/ward /etc/ward/ward.toml /usr/share/doc/ward/examples/ward.toml \
-        /etc/logrotate.d/ward /usr/share/man/man1/ward.1.gz \
+        /etc/logrotate.d/ward /usr/lib/systemd/system-generators/ward-generator \
+        /usr/share/man/man1/ward.1.gz \
         /usr/share/bash-completion/completions/ward /usr/share/zsh/vendor-completions/_ward \
         /usr/share/fish/vendor_completions.d/ward.fish; do
         grep -qx "$f" "$scratch/files" || fail "$f is missing from the package"

@@ -676,3 +676,25 @@ fn mangled_files_are_reported_not_panicked_on() {
         "mutations should mostly break the file ({refused})"
     );
 }
+
+#[test]
+fn systemd_dropin_makes_protected_paths_writable() {
+    assert_eq!(Config::default().systemd_dropin(), None);
+    let c = parse(
+        "paths = [\"/srv/share\", \"/data/Scans 2024\"]\n[[path]]\npath = \"/var/lib/pacs\"\nmode = \"alert\"\n[[path]]\npath = \"/srv/100%\"\n",
+        "t".as_ref(),
+    )
+    .unwrap();
+    let d = c.systemd_dropin().unwrap();
+    let lines: Vec<&str> = d.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        lines,
+        [
+            "[Service]",
+            "ReadWritePaths=-/srv/share",
+            "ReadWritePaths=\"-/data/Scans 2024\"",
+            "ReadWritePaths=-/var/lib/pacs",
+            "ReadWritePaths=-/srv/100%%",
+        ]
+    );
+}
