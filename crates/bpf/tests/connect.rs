@@ -561,3 +561,73 @@ fn killed_agent_leaves_nothing_attached() {
     assert!(gone.is_empty(), "left loaded by a killed agent: {gone:?}");
     assert!(!attached(&root).iter().any(|(id, _)| ids.contains(id)));
 }
+
+/// io_uring connects go through the same socket-layer hook: reported with the submitting
+/// process's pid, whether the kernel completes them inline or on an io-wq worker thread
+/// (IOSQE_ASYNC), and refused for a denied process.
+#[test]
+fn io_uring_connects_are_seen() {
+    require_root!();
+    let _lock = attach_lock();
+    let ns = Netns::create("uring");
+    let _listeners = ns.listen(vec![(addr(1), PORT).into(), (addr(2), PORT).into()]);
+    let mut m = ConnectMonitor::start(&opts()).unwrap();
+    let results = ns.in_ns(|| {
+        use io_uring::{opcode, squeue, types, IoUring};
+        use nix::sys::socket::{
+            socket, AddressFamily, SockFlag, SockType, SockaddrIn, SockaddrLike,
+        };
+        use std::os::fd::AsRawFd;
+        let mut ring = match IoUring::new(4) {
+            Ok(r) => r,
+            Err(e) => return Err(format!("io_uring unavailable: {e}")),
+        };
+        let mut res = Vec::new();
+        for (i, flags) in [(1u8, squeue::Flags::empty()), (2, squeue::Flags::ASYNC)] {
+            let fd = socket(
+                AddressFamily::Inet,
+                SockType::Stream,
+                SockFlag::SOCK_CLOEXEC,
+                None,
+            )
+            .unwrap();
+            let sa = SockaddrIn::from(std::net::SocketAddrV4::new(addr(i), PORT));
+            let sqe = opcode::Connect::new(types::Fd(fd.as_raw_fd()), sa.as_ptr(), sa.len())
+                .build()
+                .flags(flags)
+                .user_data(i as u64);
+            // SAFETY: `sa` and `fd` outlive the submission: we wait for its completion below.
+            #[allow(unsafe_code)]
+            unsafe {
+                ring.submission().push(&sqe).expect("submission queue full");
+            }
+            ring.submit_and_wait(1).unwrap();
+            let cqe = ring.completion().next().expect("completion");
+            res.push(cqe.result());
+        }
+        Ok(res)
+    });
+    let results = match results {
+        Ok(r) => r,
+        Err(why) => {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+    assert_eq!(results, vec![0, 0], "both io_uring connects succeed");
+    let pid = std::process::id();
+    let mut all = Vec::new();
+    collect_until(&mut m, &mut all, |a| {
+        a.iter().filter(|e| e.pid == pid).count() >= 2
+    });
+    let got: BTreeSet<IpAddr> = all
+        .iter()
+        .filter(|e| e.pid == pid)
+        .map(|e| e.addr)
+        .collect();
+    assert_eq!(
+        got,
+        BTreeSet::from([IpAddr::V4(addr(1)), IpAddr::V4(addr(2))]),
+        "{all:?}"
+    );
+}
