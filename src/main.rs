@@ -59,8 +59,7 @@ enum Cmd {
         /// Also write every event the engine sees to FILE (JSON lines), for replay.
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
-        /// Directories to protect.
-        #[arg(required = true)]
+        /// Directories to protect (default: `paths` and `[[path]]` of the config file).
         paths: Vec<PathBuf>,
     },
     /// Re-run or complete the restore of an incident (idempotent).
@@ -85,6 +84,13 @@ enum Cmd {
         config: Option<PathBuf>,
         /// The client's address.
         ip: String,
+    },
+    /// Check a configuration file: exit 0 when valid, 2 with the line and the reason of
+    /// each error (unknown keys are errors; a file non-root users can change is refused).
+    CheckConfig {
+        /// The file (default /etc/ward/ward.toml).
+        #[arg(default_value = "/etc/ward/ward.toml")]
+        file: PathBuf,
     },
     /// Show the health of the running `ward protect` (from its status socket).
     Status {
@@ -210,24 +216,29 @@ fn run(cli: Cli) -> Result<(), ExitError> {
             record,
             paths,
         } => {
-            let cfg =
-                ward_agent::settings::Config::load(config.as_deref()).map_err(ExitError::usage)?;
-            let mut sinks: Vec<Box<dyn ward_outputs::Sink>> = Vec::new();
-            match format.as_deref() {
-                None | Some("native") if json => {
-                    sinks.push(Box::new(ward_outputs::JsonLines::new(std::io::stdout())))
-                }
-                None | Some("native") => {}
-                Some("ecs") => sinks.push(Box::new(ward_outputs::EcsLines::new(
-                    std::io::stdout(),
-                    ward_outputs::EcsContext::detect(),
-                ))),
+            let cfg = ward_agent::settings::load(config.as_deref()).map_err(ExitError::usage)?;
+            use ward_agent::sinks::Stdout;
+            let stdout = match format.as_deref() {
+                Some("ecs") => Stdout::Ecs,
+                Some("native") => Stdout::Native,
+                None if !json => Stdout::Nothing,
+                None => match cfg.outputs.format {
+                    ward_config::Format::Ecs => Stdout::Ecs,
+                    ward_config::Format::Native => Stdout::Native,
+                },
                 Some(other) => {
                     return Err(ExitError::usage(format!(
                         "--format {other}: use native or ecs"
                     )))
                 }
-            }
+            };
+            let sinks = ward_agent::sinks::build(&cfg, stdout, &state_dir)?;
+            let metrics_addr = metrics_addr.or(cfg.outputs.metrics_addr);
+            let paths = if paths.is_empty() {
+                cfg.protected_paths()
+            } else {
+                paths
+            };
             Ok(ward_agent::protect::run(
                 ward_agent::protect::ProtectOptions {
                     paths,
@@ -244,10 +255,20 @@ fn run(cli: Cli) -> Result<(), ExitError> {
             config,
             ip,
         } => {
-            let cfg =
-                ward_agent::settings::Config::load(config.as_deref()).map_err(ExitError::usage)?;
+            let cfg = ward_agent::settings::load(config.as_deref()).map_err(ExitError::usage)?;
             Ok(ward_agent::report::unblock(&state_dir, &ip, &cfg)?)
         }
+        Cmd::CheckConfig { file } => match ward_config::check(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                Ok(())
+            }
+            Err(errors) => Err(ExitError::usage(format!(
+                "{} error(s) in {}:\n{errors}",
+                errors.len(),
+                file.display()
+            ))),
+        },
         Cmd::Status { state_dir, json } => {
             let v = ward_outputs::status_client(state_dir.join("status.sock"))
                 .map_err(|e| ExitError::usage(e.to_string()))?;

@@ -102,6 +102,8 @@ pub struct Agent<S: EventSource> {
     pub(crate) metrics: std::sync::Arc<ward_outputs::Metrics>,
     /// Event time of the observation being handled (for answer latencies).
     pub(crate) cur_time: u64,
+    /// Convicted lineage roots under alert-only paths: reported, never stopped or denied.
+    pub(crate) alerted: Vec<ProcId>,
     /// Opens held while their file is preserved: job id → (request, since).
     pub(crate) pending: HashMap<u64, (PermRequest, Instant)>,
     pub(crate) next_job: u64,
@@ -194,6 +196,7 @@ impl<S: EventSource> Agent<S> {
             smb: p.smb,
             metrics: p.metrics,
             cur_time: 0,
+            alerted: Vec::new(),
             pending: HashMap::new(),
             next_job: 0,
             preserved: HashMap::new(),

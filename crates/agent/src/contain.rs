@@ -78,9 +78,27 @@ impl<S: EventSource> Agent<S> {
             client: self.client_of(v),
         };
         let protected_root = self.is_protected_pid(v.root.pid);
+        // Alert-only paths (trial periods, change-controlled servers): report and keep the
+        // copies, but never freeze, deny or restore by ourselves.
+        let mode = v
+            .files_damaged
+            .first()
+            .map(|f| self.cfg.mode_for(std::path::Path::new(f)))
+            .unwrap_or(self.cfg.mode);
+        let alert_only = mode == ward_config::Mode::Alert;
+        if alert_only {
+            self.alerted.push(v.root);
+        }
         let fanout = v.indicators.iter().any(|i| i.as_str() == "smb-fanout");
         let responder = self.responders.iter_mut().find(|r| r.handles(&subject));
         let (contained, action) = match responder {
+            _ if alert_only => {
+                tracing::warn!(
+                    "pid {} is damaging files under an alert-only path: reported, not stopped",
+                    v.root.pid
+                );
+                (None, Action::Alerted)
+            }
             Some(r) if !protected_root => {
                 if fanout {
                     // In-kernel refusal first: not one more host while the freeze runs.
@@ -198,8 +216,7 @@ impl<S: EventSource> Agent<S> {
         let record = move |s: &Store| {
             if let Some((attributor, pid, path)) = complete {
                 let path = path.as_deref().map(std::path::Path::new);
-                if let Some(a) = attributor.wait_complete(pid, path, Duration::from_millis(1500))
-                {
+                if let Some(a) = attributor.wait_complete(pid, path, Duration::from_millis(1500)) {
                     if let Some(c) = inc.client.as_mut() {
                         if c.user.is_empty() {
                             c.user = a.client.user;
@@ -216,6 +233,10 @@ impl<S: EventSource> Agent<S> {
             if let Some(plan) = plan {
                 if let Err(e) = s.put_plan(&inc.id, &plan) {
                     tracing::error!("recording the restore plan of {}: {e}", inc.id);
+                }
+                if alert_only {
+                    // Kept for `ward restore ID`, but not resumed by itself at a restart.
+                    let _ = s.finish_restore(&inc.id, RestoreStatus::Pending);
                 }
             }
             emitter.emit(AgentEvent::Incident(inc));
@@ -243,7 +264,11 @@ impl<S: EventSource> Agent<S> {
                 incident: id.clone(),
                 owners,
             });
-            // Plan the restore once the lineage's last queued events have been seen.
+            // Plan the restore once the lineage's last queued events have been seen (not
+            // for alert-only incidents: the attacker still runs; `ward restore ID` by hand).
+            if alert_only {
+                return;
+            }
             self.restores_due.push(DueRestore {
                 incident: id,
                 root: v.root,

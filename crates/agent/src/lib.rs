@@ -40,6 +40,7 @@ pub mod protect;
 pub mod report;
 pub mod restore;
 pub mod settings;
+pub mod sinks;
 pub mod store;
 pub mod trace;
 pub mod vaultd;

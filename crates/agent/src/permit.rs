@@ -52,7 +52,7 @@ impl<S: EventSource> Agent<S> {
     /// The decision for a permission request; `write` is whether it is an open for
     /// writing (`None`: not an open).
     pub fn decide(&mut self, p: &PermRequest, write: Option<bool>) -> Decision {
-        if self.engine.is_convicted(p.proc) {
+        if self.stopped(p.proc) {
             return Decision::Deny;
         }
         match write {
@@ -62,6 +62,18 @@ impl<S: EventSource> Agent<S> {
             Some(true) if self.needs_preservation(p, true) => Decision::CopyFirst,
             Some(true) => Decision::Allow,
         }
+    }
+
+    /// Is `proc` in a convicted lineage that ward is stopping (not an alert-only one)?
+    pub(crate) fn stopped(&self, proc: ward_engine::ProcId) -> bool {
+        if !self.engine.is_convicted(proc) {
+            return false;
+        }
+        if self.alerted.is_empty() {
+            return true;
+        }
+        let chain = self.engine.lineage(proc);
+        !self.alerted.iter().any(|r| *r == proc || chain.contains(r))
     }
 
     /// Answer a permission request (every answer goes through here).
@@ -95,7 +107,7 @@ impl<S: EventSource> Agent<S> {
     /// Answer a request that waited for preservation: allowed unless its lineage was
     /// convicted meanwhile.
     pub(crate) fn release(&mut self, p: PermRequest, held_since: Instant) {
-        let allow = !self.engine.is_convicted(p.proc);
+        let allow = !self.stopped(p.proc);
         self.answer_after(p, allow, held_since.elapsed());
     }
 

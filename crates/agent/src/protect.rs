@@ -9,7 +9,7 @@
 
 use crate::agent::{Agent, Clock, Parts};
 use crate::output::Output;
-use crate::settings::Config;
+use crate::settings::{Config, Settings};
 use crate::store::StoreWorker;
 use crate::vaultd::VaultWorker;
 use crate::{decoys, AgentError};
@@ -46,7 +46,9 @@ pub struct ProtectOptions {
 /// Check and canonicalise the protected paths.
 pub fn check_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, AgentError> {
     if paths.is_empty() {
-        return Err(AgentError::usage("give at least one PATH to protect"));
+        return Err(AgentError::usage(
+            "give at least one PATH to protect (or list them as `paths` in the config file)",
+        ));
     }
     let mut out = Vec::new();
     for p in paths {
@@ -151,7 +153,7 @@ fn start_smb(cfg: &Config, store: &StoreWorker, warnings: &mut Vec<String>) -> S
         ..Default::default()
     }));
     let blocker = match ward_smb::Blocker::new(ward_smb::BlockerConfig {
-        table: cfg.nft_table.clone(),
+        table: cfg.smb.nft_table.clone(),
         ..Default::default()
     }) {
         Ok(b) => Some(Arc::new(Mutex::new(b))),
@@ -241,7 +243,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
 
     // The vault is opened before the sensor starts: once the marks are placed, ward's
     // own file I/O on a protected filesystem must come from other threads.
-    let vault = if cfg.vault {
+    let vault = if cfg.vault.enabled {
         match VaultWorker::start(&paths, cfg.vault_limits()) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -264,7 +266,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
     let mut warnings: Vec<String> = Vec::new();
     // Samba: attribute smbd processes to clients, cut off the attacking client only
     // (before the marks exist: it reads the store).
-    let (smb, smb_responder, blocker) = if cfg.smb {
+    let (smb, smb_responder, blocker) = if cfg.smb.enabled {
         start_smb(&cfg, &store, &mut warnings)
     } else {
         (None, None, None)
@@ -300,7 +302,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
         }
     };
     let caps = sensor.capabilities().clone();
-    if cfg.worm {
+    if cfg.worm.enabled {
         match ward_bpf::start_best(&ward_bpf::MonitorOptions::default()) {
             Ok((src, why)) => {
                 if let Some(why) = why {

@@ -135,7 +135,7 @@ pub fn unblock(state_dir: &Path, ip: &str, cfg: &crate::settings::Config) -> Res
         .remove_block(&addr.to_string())
         .map_err(|e| ExitError::runtime(e.to_string()))?;
     let set = if addr.is_ipv4() { "block4" } else { "block6" };
-    let t = &cfg.nft_table;
+    let t = &cfg.smb.nft_table;
     // Add-then-delete succeeds whether or not the address is in the set; a missing table
     // (ward not running) is not an error: there is nothing in force to lift.
     let script = format!(

@@ -103,6 +103,10 @@ struct Run {
 }
 
 fn run_trace(name: &str, kill: bool) -> Run {
+    run_trace_with(name, |c| c.kill = kill)
+}
+
+fn run_trace_with(name: &str, tune: impl FnOnce(&mut Config)) -> Run {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/traces")
         .join(format!("{name}.jsonl.gz"));
@@ -111,11 +115,9 @@ fn run_trace(name: &str, kill: bool) -> Run {
     let recorder = Recorder::default();
     let collected = Collect::default();
     let state = tempfile::tempdir().unwrap();
-    let cfg = Config {
-        kill,
-        vault: false,
-        ..Config::default()
-    };
+    let mut cfg = Config::default();
+    cfg.vault.enabled = false;
+    tune(&mut cfg);
     let mut agent = Agent::new(Parts {
         source: FakeSource {
             events: trace.events.into(),
@@ -214,4 +216,17 @@ fn incident_is_recorded_before_it_is_announced() {
     assert_eq!(inc.len(), 1);
     assert!(!inc[0].damaged.is_empty());
     assert_eq!(inc[0].restore, ward_model::RestoreStatus::None);
+}
+
+#[test]
+fn alert_only_paths_report_but_never_stop_or_deny() {
+    let r = run_trace_with("inplace", |c| c.mode = ward_agent::settings::Mode::Alert);
+    let inc = incidents(&r);
+    assert_eq!(inc.len(), 1, "{:?}", r.events);
+    assert_eq!(inc[0].action, Action::Alerted);
+    assert!(r.contained.is_empty(), "a responder ran in alert mode");
+    assert!(
+        r.answers.iter().all(|a| a.2),
+        "an open was denied in alert mode"
+    );
 }
