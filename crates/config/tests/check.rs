@@ -226,12 +226,56 @@ fn shipped_example_names_every_key() {
     }
 }
 
+/// The example config of ward 0.1 (flat keys only).
+const WARD_0_1: &str = r#"# /etc/ward/ward.toml — settings for `ward protect --config /etc/ward/ward.toml`.
+# Every key is optional; the values below are the defaults.
+
+# Damaged pre-existing files in one process lineage that make an incident.
+# (2 damaged files plus an appended unknown extension or ransom notes also do.)
+damage_threshold = 3
+
+# Place a decoy document (!ward-decoy.docx) at the top of each protected directory.
+# Encrypting or renaming it away is an immediate incident. Removed when ward stops.
+decoys = true
+
+# Programs whose children are independent lineages: never blamed as a whole.
+boundary_programs = ["systemd", "init", "sshd", "cron", "crond", "atd", "smbd",
+                     "containerd-shim", "runc", "tmux: server", "screen"]
+
+# Kill the lineage after freezing it. false leaves it stopped (SIGSTOP) for forensics.
+kill = true
+
+# Keep copies of files before untrusted processes change them, restore after an incident.
+vault = true
+# Vault budget for copies in MiB (0 = 10 % of the filesystem).
+vault_max_mib = 0
+# Larger files are not copied on filesystems without reflink (ext4).
+vault_max_file_mib = 1024
+# Copies of processes that ended without an incident are dropped after this long.
+vault_retention_hours = 24
+
+# Programs whose writes are analysed but not copied into the vault.
+trusted_programs = ["dpkg", "apt", "apt-get", "rpm", "dnf", "yum", "unattended-upgrade"]
+# Trust processes that have run this long (seconds) with a clean lineage. 0 = off: a Samba
+# session process serving one client can live for days and must not be trusted.
+trust_after_secs = 0
+"#;
+
 /// The file of ward 0.1 (flat keys) still loads, and means the same.
 #[test]
 fn old_flat_config_still_loads() {
-    let text = std::fs::read_to_string(repo("contrib/ward.toml")).unwrap();
+    // contrib/ward.toml is still ward 0.1's file until the agent reads ward-config (then
+    // it may become the full example: the defaults too); the old text is kept here so the
+    // test outlives that file.
+    let text = std::fs::read_to_string(repo("contrib/ward.toml")).unwrap_or_default();
+    if !text.is_empty() {
+        assert_eq!(
+            parse(&text, Path::new("old.toml")).unwrap(),
+            Config::default()
+        );
+    }
     assert_eq!(
-        parse(&text, Path::new("old.toml")).unwrap(),
+        parse(WARD_0_1, Path::new("old.toml")).unwrap(),
         Config::default()
     );
 
