@@ -49,7 +49,8 @@ fn eval_scorecard_json() {
         "{inplace:#}"
     );
     assert!(inplace["contain_ms"].as_f64().is_some(), "{inplace:#}");
-    assert!(inplace["files_lost"].as_u64().is_some(), "{inplace:#}");
+    assert_eq!(inplace["files_lost"], 0, "files lost: {inplace:#}");
+    assert_eq!(card["totals"]["files_lost_total"], 0, "{card:#}");
     let gzip = get("gzip");
     assert_eq!(gzip["kind"], "benign");
     assert!(gzip["error"].is_null(), "{gzip:#}");

@@ -467,7 +467,21 @@ fn measure(
         r.detected = true;
         r.action = inc["action"].as_str().map(String::from);
         r.contained = matches!(r.action.as_deref(), Some("killed") | Some("frozen"));
-        r.contain_ms = inc["contain_ms"].as_f64();
+        // From the attacker's own first damaging write (logged by the simulator), not from
+        // ward's first counted event; the incident's figure when the log has none.
+        let first = std::fs::read_to_string(&sim_log)
+            .ok()
+            .and_then(|l| crate::first_damage_in(&l));
+        let contained = inc["contained_at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .and_then(|t| t.timestamp_nanos_opt());
+        r.contain_ms = match (first, contained) {
+            (Some(f), Some(c)) if c as i128 >= f as i128 => {
+                Some((c as i128 - f as i128) as f64 / 1e6)
+            }
+            _ => inc["contain_ms"].as_f64(),
+        };
         r.files_damaged = inc["files_damaged"].as_u64();
         let mut ind: BTreeSet<String> = BTreeSet::new();
         for i in &incidents {
@@ -565,11 +579,9 @@ fn scorecard(
     wall: Duration,
 ) -> Scorecard {
     let ok = |r: &&ProfileResult| r.error.is_none();
-    let attacks: Vec<&ProfileResult> = profiles
-        .iter()
-        .filter(ok)
-        .filter(|r| r.kind == Kind::Attack)
-        .collect();
+    // An attack that could not be evaluated counts as not contained: the totals never
+    // look better because something failed.
+    let attacks: Vec<&ProfileResult> = profiles.iter().filter(|r| r.kind == Kind::Attack).collect();
     let benign: Vec<&ProfileResult> = profiles
         .iter()
         .filter(ok)
@@ -596,9 +608,10 @@ fn scorecard(
             .filter(|r| r.incidents > 0)
             .map(|r| r.profile.clone())
             .collect(),
-        benign_failed: benign
+        benign_failed: profiles
             .iter()
-            .filter(|r| r.workload_failed.is_some())
+            .filter(|r| r.kind == Kind::Benign)
+            .filter(|r| r.workload_failed.is_some() || r.error.is_some())
             .map(|r| r.profile.clone())
             .collect(),
         errors,

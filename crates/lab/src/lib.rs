@@ -78,7 +78,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use profiles::{child_one, profiles, run};
+pub use profiles::{
+    child_one, first_damage_in, mark_first_damage, profiles, run, FIRST_DAMAGE_TAG,
+};
 pub use scratch::{manifest_hashes, open_scratch, Scratch};
 
 /// Name of the marker file at the root of every scratch directory.

@@ -213,6 +213,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn touch(&mut self, rel: &str) {
+        if self.info.kind == Kind::Attack {
+            mark_first_damage();
+        }
         if self.touched_set.insert(rel.to_string()) {
             self.touched.push(rel.to_string());
         }
@@ -666,9 +669,36 @@ pub fn child_one(dir: &Path, rel: &Path) -> Result<(), SimError> {
         .map_err(io_err(s.root().join(&out)))?;
     drop(f);
     if let Some(c) = s.check_existing(&rel_str)? {
+        mark_first_damage();
         fs::remove_file(&c.abs).map_err(io_err(&c.abs))?;
     }
     Ok(())
+}
+
+/// Log, once per process on stderr, the wall-clock time of the attacker's first damaging
+/// operation on a pre-existing file (`ward eval` measures containment latency from it, not
+/// from ward's own first counted event).
+pub fn mark_first_damage() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if !DONE.swap(true, Ordering::Relaxed) {
+        let ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        eprintln!("{FIRST_DAMAGE_TAG} {ns}");
+    }
+}
+
+/// The stderr tag of [`mark_first_damage`].
+pub const FIRST_DAMAGE_TAG: &str = "ward-sim: first-damage-unix-ns";
+
+/// The earliest first-damage time logged in `log` (unix ns), if any.
+pub fn first_damage_in(log: &str) -> Option<u128> {
+    log.lines()
+        .filter_map(|l| l.strip_prefix(FIRST_DAMAGE_TAG))
+        .filter_map(|v| v.trim().parse::<u128>().ok())
+        .min()
 }
 
 fn p_rename_first(c: &mut Ctx<'_>) -> Result<(), SimError> {
