@@ -109,7 +109,38 @@ impl SourceKind {
 ///
 /// Integration: if [`fd`](Self::fd) is `Some`, add it to poll(2)/epoll for `POLLIN` and
 /// call [`read`](Self::read) when it is readable; otherwise call `read` every
-/// [`poll_interval`](Self::poll_interval). `read` never blocks either way.
+/// [`poll_interval`](Self::poll_interval). `read` never blocks either way, and calling it
+/// more often is harmless (the procfs source scans at most once per interval).
+///
+/// ```no_run
+/// use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+/// # fn main() -> Result<(), ward_bpf::BpfError> {
+/// let (mut src, why) = ward_bpf::start_best(&ward_bpf::MonitorOptions::default())?;
+/// if let Some(why) = why {
+///     eprintln!("BPF unavailable ({why}); polling /proc: short connections can be missed");
+/// }
+/// let timeout = src
+///     .poll_interval()
+///     .map_or(PollTimeout::from(1000u16), |d| PollTimeout::from(d.as_millis() as u16));
+/// let mut events = Vec::new();
+/// loop {
+///     if let Some(fd) = src.fd() {
+///         // ... together with the loop's other descriptors
+///         let _ = poll(&mut [PollFd::new(fd, PollFlags::POLLIN)], timeout);
+///     } else {
+///         let _ = poll(&mut [], timeout);
+///     }
+///     events.clear();
+///     src.read(&mut events)?;
+///     for e in &events {
+///         // e.denied: the kernel refused it (the process is already denied)
+///         println!("{} (uid {}) -> {}:{} at {} ns", e.pid, e.uid, e.addr, e.port, e.time_ns);
+///     }
+///     if src.stats().dropped > 0 { /* report: the picture is incomplete */ }
+///     # break;
+/// }
+/// # Ok(()) }
+/// ```
 pub trait ConnectSource: Send {
     /// What this source is.
     fn kind(&self) -> SourceKind;
