@@ -56,6 +56,18 @@ pub(crate) struct App {
     state_dir: PathBuf,
     ca: Ca,
     silent_after_ms: i64,
+    /// Enrolled, unrevoked agents by certificate fingerprint (one console process owns
+    /// its database; revocation removes the entry).
+    agents: std::sync::Mutex<std::collections::HashMap<String, AgentIdent>>,
+    /// Hosts that may have actions waiting (so a heartbeat costs one statement otherwise).
+    pending: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// Who an agent request comes from.
+#[derive(Clone, Debug)]
+struct AgentIdent {
+    id: String,
+    name: String,
 }
 
 /// A console running on its own threads (for tests, the load tool and embedding).
@@ -219,11 +231,14 @@ async fn prepare(
     };
     bootstrap(&db, dir).await?;
     let backend = db.backend_name();
+    let pending = db.hosts_with_open_actions().await?;
     let app = Arc::new(App {
         db,
         state_dir: dir.clone(),
         ca,
         silent_after_ms: opts.silent_after.as_millis() as i64,
+        agents: Default::default(),
+        pending: std::sync::Mutex::new(pending),
     });
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -455,13 +470,16 @@ async fn enroll(State(app): State<Arc<App>>, body: Bytes) -> ApiResult<Json<Enro
 
 // ---------------------------------------------------------------- agent protocol
 
-async fn agent_host(app: &App, peer: Option<Extension<PeerCert>>) -> ApiResult<HostRow> {
+async fn agent_host(app: &App, peer: Option<Extension<PeerCert>>) -> ApiResult<AgentIdent> {
     let Some(fp) = peer.and_then(|Extension(p)| p.0) else {
         return Err(err(
             StatusCode::UNAUTHORIZED,
             "client certificate required: enroll the agent with `ward protect --console URL --enroll-token TOKEN`",
         ));
     };
+    if let Some(a) = app.agents.lock().ok().and_then(|m| m.get(&fp).cloned()) {
+        return Ok(a);
+    }
     match app.db.host_by_fp(&fp).await? {
         None => {
             app.db
@@ -487,11 +505,20 @@ async fn agent_host(app: &App, peer: Option<Extension<PeerCert>>) -> ApiResult<H
                 "this host's certificate was revoked on the console: enroll again with a new token",
             ))
         }
-        Some(h) => Ok(h),
+        Some(h) => {
+            let a = AgentIdent {
+                id: h.id,
+                name: h.name,
+            };
+            if let Ok(mut m) = app.agents.lock() {
+                m.insert(fp, a.clone());
+            }
+            Ok(a)
+        }
     }
 }
 
-async fn reject(app: &App, host: &HostRow, what: &str, e: impl std::fmt::Display) -> ApiError {
+async fn reject(app: &App, host: &AgentIdent, what: &str, e: impl std::fmt::Display) -> ApiError {
     let msg = format!("{what}: {e}");
     let _ = app
         .db
@@ -517,7 +544,24 @@ async fn agent_heartbeat(
         Err(e) => return Err(reject(&app, &host, "heartbeat is not valid JSON", e).await),
     };
     app.db.heartbeat(&host.id, &hb).await?;
-    let actions = app.db.take_actions(&host.id).await?;
+    // remove first, re-add if something is still open: an action created meanwhile adds
+    // its host again after its row exists, so no action is ever missed
+    let maybe = app
+        .pending
+        .lock()
+        .map(|mut p| p.remove(&host.id))
+        .unwrap_or(true);
+    let actions = if maybe {
+        let a = app.db.take_actions(&host.id).await?;
+        if !a.is_empty() {
+            if let Ok(mut p) = app.pending.lock() {
+                p.insert(host.id.clone());
+            }
+        }
+        a
+    } else {
+        vec![]
+    };
     Ok(Json(HeartbeatResponse { actions }))
 }
 
@@ -593,9 +637,7 @@ async fn agent_action_result(
     {
         Some(a) => {
             if res.ok && (a.kind == "isolate" || a.kind == "release") {
-                let mut hb = host.heartbeat.clone().unwrap_or_default();
-                hb.isolated = a.kind == "isolate";
-                app.db.heartbeat(&host.id, &hb).await?;
+                app.db.set_isolated(&host.id, a.kind == "isolate").await?;
             }
             let verb = if res.ok {
                 "action-confirmed"
@@ -849,9 +891,14 @@ async fn api_revoke(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
+    // read (and ignore) any body: an unread body would cost the keep-alive connection
+    _body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let c = need(&app, &headers, Role::Admin).await?;
     let ok = app.db.revoke_host(&id).await?;
+    if let Ok(mut m) = app.agents.lock() {
+        m.retain(|_, a| a.id != id);
+    }
     app.db.audit(&c.user, "revoke-host", &id, "", ok).await?;
     if !ok {
         return Err(err(StatusCode::NOT_FOUND, "no such host"));
@@ -911,6 +958,8 @@ async fn api_ack(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     UrlPath(num): UrlPath<i64>,
+    // read (and ignore) any body: an unread body would cost the keep-alive connection
+    _body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let c = need(&app, &headers, Role::Operator).await?;
     acknowledge(&app, &c, num).await?;
@@ -955,6 +1004,9 @@ async fn request_action(app: &App, c: &Caller, host_id: &str, kind: &ActionKind)
         ));
     }
     let id = app.db.create_action(host_id, kind, &c.user).await?;
+    if let Ok(mut p) = app.pending.lock() {
+        p.insert(host_id.to_string());
+    }
     app.db
         .audit(
             &c.user,

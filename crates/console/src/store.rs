@@ -340,6 +340,27 @@ impl Db {
         Ok(())
     }
 
+    pub async fn set_isolated(&self, id: &str, isolated: bool) -> Result<(), ConsoleError> {
+        self.exec(
+            "UPDATE hosts SET isolated = $1 WHERE id = $2",
+            vec![isolated.into(), id.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn hosts_with_open_actions(
+        &self,
+    ) -> Result<std::collections::HashSet<String>, ConsoleError> {
+        let rows = self
+            .query(
+                "SELECT DISTINCT host_id FROM actions WHERE status IN ('pending', 'delivered')",
+                vec![],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.text(0)).collect())
+    }
+
     pub async fn touch(&self, id: &str) -> Result<(), ConsoleError> {
         self.exec(
             "UPDATE hosts SET last_seen = $1 WHERE id = $2",
