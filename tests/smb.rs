@@ -47,7 +47,7 @@ fn start(clients: usize, extra_cfg: &str) -> Scenario {
     std::fs::write(
         &cfg,
         format!(
-            "smb_conf = {:?}\nnft_table = {:?}\n{extra_cfg}",
+            "{extra_cfg}\n[smb]\nsmb_conf = {:?}\nnft_table = {:?}\n",
             smb.conf_path().display().to_string(),
             table
         ),

@@ -19,6 +19,12 @@ use std::time::{Duration, Instant};
 use ward_engine::Op;
 use ward_outputs::{EventKind, PermAnswer};
 
+/// Whether `exe` is a per-client server program (smbd).
+fn is_smbd(exe: &str) -> bool {
+    let base = exe.rsplit('/').next().unwrap_or(exe);
+    ward_sensor::procs::PER_CLIENT_SERVERS.contains(&base)
+}
+
 /// The metrics label of an event.
 fn kind(op: &Op) -> EventKind {
     match op {
@@ -127,6 +133,17 @@ impl<S: EventSource> Agent<S> {
         if let Some(r) = self.recorder.as_mut() {
             let _ = serde_json::to_writer(&mut *r, &o.event);
             let _ = r.write_all(b"\n");
+        }
+        if let Some(smb) = &self.smb {
+            // Who an smbd worker serves, learned while its session is fresh (procfs now,
+            // Samba's word in the background), forgotten when it exits.
+            match &o.event.op {
+                Op::Process(info) if !info.boundary && is_smbd(&info.exe) => {
+                    smb.attributor.prefetch(info.id)
+                }
+                Op::Exit => smb.attributor.forget(o.event.proc.pid),
+                _ => {}
+            }
         }
         match &o.event.op {
             Op::Rename { from, to, .. } => {

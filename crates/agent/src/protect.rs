@@ -341,6 +341,22 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
     if vault.is_none() {
         warnings.push("vault not active: files damaged before containment are not restored".into());
     }
+    if smb.is_some() && !vault_dirs.is_empty() {
+        match cfg.samba_tools().share_configs() {
+            Ok(shares) => {
+                for x in ward_smb::exposures(&shares, &vault_dirs) {
+                    warnings.push(format!(
+                        "the vault {} can be reached through the Samba share [{}]: add `{}` \
+                         to that share in smb.conf",
+                        x.dir.display(),
+                        x.share,
+                        x.fix
+                    ));
+                }
+            }
+            Err(e) => tracing::debug!("cannot read Samba's shares: {e}"),
+        }
+    }
     for d in &vault_dirs {
         if let Some(p) = paths.iter().find(|p| d.starts_with(p)) {
             warnings.push(format!(

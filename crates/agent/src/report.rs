@@ -134,42 +134,23 @@ pub fn unblock(state_dir: &Path, ip: &str, cfg: &crate::settings::Config) -> Res
     let recorded = store
         .remove_block(&addr.to_string())
         .map_err(|e| ExitError::runtime(e.to_string()))?;
-    let set = if addr.is_ipv4() { "block4" } else { "block6" };
-    let t = &cfg.smb.nft_table;
-    // Add-then-delete succeeds whether or not the address is in the set; a missing table
-    // (ward not running) is not an error: there is nothing in force to lift.
-    let script = format!(
-        "add element inet {t} {set} {{ {addr} }}\ndelete element inet {t} {set} {{ {addr} }}\n"
-    );
-    let table_exists = std::process::Command::new("nft")
-        .args(["list", "table", "inet", t])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    let mut lifted = false;
-    if table_exists {
-        let mut child = std::process::Command::new("nft")
-            .args(["-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| ExitError::runtime(format!("running nft: {e} (install nftables)")))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            use std::io::Write;
-            let _ = stdin.write_all(script.as_bytes());
+    // Lift it in the running agent's table, if there is one (ward not running: nothing
+    // is in force to lift).
+    let lifted = match ward_smb::Blocker::attach(ward_smb::BlockerConfig {
+        table: cfg.smb.nft_table.clone(),
+        ..Default::default()
+    }) {
+        Ok(b) => {
+            b.unblock(addr).map_err(|e| {
+                ExitError::runtime(format!("could not lift the block of {addr}: {e}"))
+            })?;
+            true
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| ExitError::runtime(format!("running nft: {e}")))?;
-        if !out.status.success() {
-            return Err(ExitError::runtime(format!(
-                "nft could not lift the block of {addr}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+        Err(e) => {
+            tracing::debug!("no nftables table of ward's to change: {e}");
+            false
         }
-        lifted = true;
-    }
+    };
     match (recorded, lifted) {
         (false, false) => println!("{addr} was not blocked."),
         _ => println!("{addr} is no longer blocked; it can connect to Samba again."),

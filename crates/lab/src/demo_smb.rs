@@ -67,7 +67,7 @@ pub fn run() -> Result<(), ExitError> {
     std::fs::write(
         &cfg,
         format!(
-            "smb_conf = {:?}\nnft_table = {:?}\n",
+            "[smb]\nsmb_conf = {:?}\nnft_table = {:?}\n",
             lab.conf_path().display().to_string(),
             table
         ),
