@@ -7,7 +7,8 @@
 #               `systemd-analyze verify` of its unit, and the extracted binary
 #               (--version, check-config of the shipped config, man page renders)
 #   --no-build  reuse target/release/ward (must be current)
-# Output: target/debian/ward_VERSION-1_ARCH.deb (path printed last).
+# Output: target/debian/ward_VERSION-1_ARCH.deb (path printed last) and the debug
+# symbols, target/debian/ward-dbgsym_VERSION-1_ARCH.ddeb.
 # Exit: 0 success, 1 a step failed (the message says which and what to do), 2 usage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,12 +68,17 @@ if ! cargo deb --version >/dev/null 2>&1; then
     say "installing cargo-deb (cargo install --locked cargo-deb)"
     cargo install --locked cargo-deb || fail "cannot install cargo-deb"
 fi
-say "cargo deb --no-build"
-deb_out=$(cargo deb --no-build -p ward --output "$target_dir/debian/" 2>"$gen/deb.err") || {
+# The binary is stripped into the package; its debug info (line tables, for backtraces)
+# goes to ward-dbgsym_*.ddeb beside it. --check builds with lighter compression (--fast).
+fast=()
+[ "$check" = 1 ] && fast=(--fast)
+say "cargo deb --no-build --dbgsym ${fast[*]}"
+deb_out=$(cargo deb --no-build -p ward --dbgsym "${fast[@]}" --output "$target_dir/debian/" \
+    2>"$gen/deb.err") || {
     cat "$gen/deb.err" >&2
     fail "cargo deb failed (see above)"
 }
-deb=$(tail -1 <<<"$deb_out")
+deb=$(grep '\.deb$' <<<"$deb_out" | tail -1)
 [ -f "$deb" ] || fail "cargo deb did not say where the package is (got '$deb_out')"
 
 if [ "$check" = 1 ]; then
