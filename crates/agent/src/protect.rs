@@ -549,6 +549,20 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
         gs.preserve_failed,
         gs.preserve_timeouts,
     );
+    if let Some(cs) = cs {
+        tracing::info!(
+            "outbound SMB connections: {} seen, {} refused in the kernel, {} lost",
+            cs.events,
+            cs.denied,
+            cs.dropped
+        );
+        if cs.dropped > 0 {
+            tracing::warn!(
+                "{} outbound SMB connection event(s) were lost: a worm sweep may have been seen late",
+                cs.dropped
+            );
+        }
+    }
     if ss.overflows + ss.errors + ss.proc_events_lost > 0 {
         tracing::warn!(
             "while running: {} fanotify queue overflow(s), {} event error(s), {} process-event loss(es): some activity was not seen",

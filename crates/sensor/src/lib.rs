@@ -264,6 +264,9 @@ pub struct Sensor {
     proc_buf: Vec<ProcEvent>,
     connects: Option<Box<dyn ward_bpf::ConnectSource>>,
     connect_buf: Vec<ward_bpf::ConnectEvent>,
+    /// pids refused outbound connections, to allow again when they exit (where the kernel
+    /// side does not follow the lineage itself).
+    denied: std::collections::HashSet<u32>,
 }
 
 const CONTENT_MASK: u64 = fan::FAN_OPEN_PERM | fan::FAN_CLOSE_WRITE;
@@ -407,6 +410,7 @@ impl Sensor {
             proc_buf: Vec::new(),
             connects: None,
             connect_buf: Vec::new(),
+            denied: Default::default(),
         })
     }
 
@@ -469,8 +473,12 @@ impl Sensor {
     /// source can (a convicted worm being frozen reaches no more hosts).
     pub fn deny_connects(&mut self, pid: u32) {
         if let Some(c) = self.connects.as_mut().filter(|c| c.can_deny()) {
-            if let Err(e) = c.deny(pid) {
-                tracing::warn!("cannot refuse the connections of pid {pid}: {e}");
+            match c.deny(pid) {
+                Ok(()) if !c.deny_follows_lineage() => {
+                    self.denied.insert(pid);
+                }
+                Ok(()) => {}
+                Err(e) => tracing::warn!("cannot refuse the connections of pid {pid}: {e}"),
             }
         }
     }
@@ -535,6 +543,12 @@ impl Sensor {
         }
         self.connect_events(time, out);
         for id in self.procs.take_exits() {
+            if self.denied.remove(&id.pid) {
+                // A reused pid must not inherit the refusal.
+                if let Some(c) = self.connects.as_mut() {
+                    let _ = c.allow(id.pid);
+                }
+            }
             out.push(Observation {
                 event: Event {
                     time,
