@@ -521,6 +521,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
         .source()
         .map(|s| s.stats().clone())
         .unwrap_or_default();
+    let cs = agent.source().and_then(|s| s.connect_stats());
     drop(agent.close_source());
     // No marks are left, so nothing can wait on ward any more: the watchdog's job is
     // done (the rest of the shutdown may take a while on a loaded machine).
