@@ -17,7 +17,8 @@
 //! `boundary_programs`, `trusted_programs`, `trust_after_secs`, then the arrays of
 //! tables `[[path]]` and `[[exclude_program]]` and the sections `[vault]`, `[smb]`,
 //! `[worm]`, `[outputs]` (`[outputs.file]`, `[outputs.syslog]`, `[outputs.webhook]`),
-//! `[console]`. `contrib/ward.toml` lists every key with its default (tested).
+//! `[console]`. `packaging/ward.toml` (the package's `/etc/ward/ward.toml`; `contrib/ward.toml`
+//! links to it) lists every key with its default (tested).
 //!
 //! The flat keys of ward 0.1 keep their meaning: `damage_threshold`, `decoys`, `kill`,
 //! `boundary_programs`, `trusted_programs`, `trust_after_secs` are still the canonical

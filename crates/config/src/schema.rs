@@ -1,7 +1,7 @@
 //! The typed configuration: every key of `ward.toml`, its default and its meaning.
 //!
 //! Field names are the canonical TOML spelling. Every struct denies unknown keys and
-//! fills missing keys with the defaults written here (which `contrib/ward.toml` repeats,
+//! fills missing keys with the defaults written here (which `packaging/ward.toml` repeats,
 //! tested).
 
 use serde::{Deserialize, Serialize};
@@ -179,8 +179,10 @@ pub struct Outputs {
     /// Serve Prometheus metrics at `http://ADDR/metrics` (like `--metrics-addr`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_addr: Option<SocketAddr>,
-    /// Unix socket `ward status` reads the running agent's state from.
-    pub status_socket: PathBuf,
+    /// Unix socket `ward status` reads the running agent's state from; default
+    /// `<state dir>/status.sock` ([`Outputs::status_socket_in`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_socket: Option<PathBuf>,
     /// `[outputs.file]`: JSON lines to a file; absent = off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<FileOutput>,
@@ -429,7 +431,7 @@ impl Default for Outputs {
         Outputs {
             format: Format::Native,
             metrics_addr: None,
-            status_socket: PathBuf::from("/run/ward/status.sock"),
+            status_socket: None,
             file: None,
             syslog: None,
             webhook: None,
@@ -475,6 +477,15 @@ impl Vault {
     /// `retention_hours` as a duration.
     pub fn retention(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.retention_hours.saturating_mul(3600))
+    }
+}
+
+impl Outputs {
+    /// The status socket, given the agent's state directory.
+    pub fn status_socket_in(&self, state_dir: &Path) -> PathBuf {
+        self.status_socket
+            .clone()
+            .unwrap_or_else(|| state_dir.join("status.sock"))
     }
 }
 

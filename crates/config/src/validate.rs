@@ -331,7 +331,9 @@ pub(crate) fn validate(c: &Config, world_readable: bool) -> Vec<Problem> {
     }
 
     // Outputs.
-    k.absolute(key(&["outputs", "status_socket"]), &c.outputs.status_socket);
+    if let Some(p) = &c.outputs.status_socket {
+        k.absolute(key(&["outputs", "status_socket"]), p);
+    }
     if let Some(f) = &c.outputs.file {
         k.absolute(key(&["outputs", "file", "path"]), &f.path);
         k.range(
