@@ -136,6 +136,10 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Internal: write the man pages (DIR/man/*.1) and shell completions
+    /// (DIR/completions/{ward.bash,_ward,ward.fish}) for packaging.
+    #[command(name = "__generate", hide = true)]
+    Generate { dir: PathBuf },
     /// Internal: the watchdog process of `ward protect`.
     #[command(name = "__watchdog", hide = true)]
     Watchdog { pid: i32 },
@@ -291,9 +295,31 @@ fn run(cli: Cli) -> Result<(), ExitError> {
         Cmd::Eval(a) => Ok(ward_lab::eval::run(a)?),
         Cmd::Bench(a) => Ok(ward_lab::bench::run(a)?),
         Cmd::Replay { file, json } => Ok(ward_agent::report::replay(&file, json)?),
+        Cmd::Generate { dir } => generate(&dir),
         Cmd::Watchdog { pid } => {
             let code = ward_agent::watchdog::run(pid);
             std::process::exit(code);
         }
     }
+}
+
+/// Man pages (one per subcommand, from the clap definitions) and shell completions.
+fn generate(dir: &std::path::Path) -> Result<(), ExitError> {
+    use clap::CommandFactory;
+    let io = |what: &str, e: std::io::Error| ExitError::runtime(format!("{what}: {e}"));
+    let man = dir.join("man");
+    let comp = dir.join("completions");
+    std::fs::create_dir_all(&man).map_err(|e| io("man directory", e))?;
+    std::fs::create_dir_all(&comp).map_err(|e| io("completions directory", e))?;
+    let cmd = Cli::command();
+    clap_mangen::generate_to(cmd.clone(), &man).map_err(|e| io("man pages", e))?;
+    for (shell, name) in [
+        (clap_complete::Shell::Bash, "ward.bash"),
+        (clap_complete::Shell::Zsh, "_ward"),
+        (clap_complete::Shell::Fish, "ward.fish"),
+    ] {
+        let mut f = std::fs::File::create(comp.join(name)).map_err(|e| io(name, e))?;
+        clap_complete::generate(shell, &mut cmd.clone(), "ward", &mut f);
+    }
+    Ok(())
 }
