@@ -155,6 +155,8 @@ const MIGRATIONS: &[&str] = &[
     // 3: indexes for the fleet view and the newest-first lists
     "CREATE INDEX incidents_open ON incidents (acknowledged_at, restore, host_id);
      CREATE INDEX incidents_newest ON incidents (detected_at, num)",
+    // 4: enrollment looks names up
+    "CREATE INDEX hosts_name ON hosts (name)",
 ];
 
 impl Db {

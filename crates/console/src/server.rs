@@ -450,12 +450,19 @@ async fn enroll(State(app): State<Arc<App>>, body: Bytes) -> ApiResult<Json<Enro
     }
     let host_id = format!("h-{}", crate::random_hex(8));
     let (cert_pem, key_pem, fp) = app.ca.issue_client(&host_id)?;
-    app.db.create_host(&host_id, &req.name, &fp).await?;
+    // two agents with one name (two state dirs on one machine): the second is "name (2)"
+    let mut name = req.name.clone();
+    let mut n = 2;
+    while app.db.name_taken(&name).await? {
+        name = format!("{} ({n})", req.name);
+        n += 1;
+    }
+    app.db.create_host(&host_id, &name, &fp).await?;
     app.db
         .audit(
             "agent",
             "enroll",
-            &req.name,
+            &name,
             &format!("host id {host_id}"),
             true,
         )
@@ -1450,5 +1457,64 @@ async fn ui_action(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes)
     match request_action(&app, &c, &host_id, &kind).await {
         Ok(_) => Redirect::to(&back).into_response(),
         Err(ApiError(code, m)) => (code, Html(ui::message(&c, &m))).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(last_seen: Option<i64>) -> HostRow {
+        HostRow {
+            id: "h".into(),
+            name: "n".into(),
+            revoked: false,
+            enrolled_at: 0,
+            last_seen,
+            heartbeat: None,
+            ready: None,
+            isolated: false,
+            stopped: false,
+        }
+    }
+
+    #[test]
+    fn status_most_urgent_first() {
+        let now = 100_000;
+        assert_eq!(host_status(&host(Some(now)), 0, now, 60_000), "healthy");
+        assert_eq!(
+            host_status(&host(Some(now)), 1, now, 60_000),
+            "under-attack"
+        );
+        assert_eq!(host_status(&host(Some(0)), 0, now, 60_000), "silent");
+        assert_eq!(host_status(&host(None), 0, now, 60_000), "silent");
+        // an attack outranks silence: a host that reported one and went quiet is still hit
+        assert_eq!(host_status(&host(Some(0)), 2, now, 60_000), "under-attack");
+        let mut h = host(Some(now));
+        h.isolated = true;
+        assert_eq!(host_status(&h, 0, now, 60_000), "contained");
+        let mut h = host(Some(now));
+        h.heartbeat = Some(Heartbeat {
+            blocks: vec![ward_model::Block {
+                ip: "10.0.0.1".into(),
+                incident: "i".into(),
+                since: chrono::Utc::now(),
+                until: None,
+            }],
+            ..Default::default()
+        });
+        assert_eq!(host_status(&h, 0, now, 60_000), "contained");
+        let mut h = host(Some(now));
+        h.stopped = true;
+        assert_eq!(host_status(&h, 0, now, 60_000), "silent");
+    }
+
+    #[test]
+    fn valid_names() {
+        assert!(valid_name("pacs-01"));
+        assert!(valid_name("<b>x</b>"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("a\nb"));
+        assert!(!valid_name(&"x".repeat(254)));
     }
 }

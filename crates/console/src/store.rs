@@ -340,6 +340,16 @@ impl Db {
         Ok(())
     }
 
+    pub async fn name_taken(&self, name: &str) -> Result<bool, ConsoleError> {
+        Ok(!self
+            .query(
+                "SELECT 1 FROM hosts WHERE name = $1 AND revoked = 0",
+                vec![name.into()],
+            )
+            .await?
+            .is_empty())
+    }
+
     pub async fn set_isolated(&self, id: &str, isolated: bool) -> Result<(), ConsoleError> {
         self.exec(
             "UPDATE hosts SET isolated = $1 WHERE id = $2",

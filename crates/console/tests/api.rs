@@ -229,3 +229,25 @@ fn state_survives_a_console_restart_and_backends_migrate_once() {
     });
     assert_eq!(admin.host_status("db-01").as_deref(), Some("under-attack"));
 }
+
+#[test]
+fn two_agents_with_one_name_are_told_apart() {
+    let console = Console::start(Backend::Sqlite);
+    let admin = console.admin();
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let mut x = console.agent(a.path(), "srv", None);
+    let mut y = console.agent(b.path(), "srv", None);
+    x.send(&ready()).unwrap();
+    y.send(&ready()).unwrap();
+    assert!(x.wait_delivered(W) && y.wait_delivered(W));
+    let hosts = admin.ok("/api/v1/hosts");
+    let mut names: Vec<&str> = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["srv", "srv (2)"]);
+}
