@@ -492,3 +492,230 @@ mod tests {
         );
     }
 }
+
+// ----------------------------------------------------------------------------------------
+// Armour: printable encodings of binary data.
+
+/// A printable encoding of binary data recognised by [`armour`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// Hex digits, with or without separators (spaces, `:`, `,`, `-`, `0x`), either case.
+    Hex,
+    /// RFC 4648 base32.
+    Base32,
+    /// Base64 (standard or URL-safe), with line breaks, PEM-like banners and headers.
+    Base64,
+    /// Ascii85 / base85 (Adobe `<~ ~>` or bare).
+    Ascii85,
+    /// uuencode (`begin MODE NAME` lines).
+    Uuencode,
+}
+
+/// Decoded bytes kept at most.
+pub const ARMOUR_MAX: usize = 6144;
+
+/// Decode the armour of a text sample: banner lines (`-----BEGIN ...`), header lines
+/// (`Key: value`), `begin`/`end` lines and blank lines are skipped; the rest must be one
+/// encoding's alphabet only, using most of it (so that decimal numbers are not "hex" and a
+/// CSV is not "ascii85"). Returns the encoding and up to [`ARMOUR_MAX`] decoded bytes.
+pub fn armour(text: &[u8]) -> Option<(Encoding, Vec<u8>)> {
+    if text.len() < 96 {
+        return None;
+    }
+    let mut uu = false;
+    let mut seen = [false; 256];
+    let mut body_lines: Vec<&[u8]> = Vec::new();
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let trimmed = trim(line);
+        if trimmed.is_empty()
+            || trimmed.starts_with(b"-----")
+            || trimmed.windows(2).any(|w| w == b": ")
+        {
+            continue;
+        }
+        if trimmed.starts_with(b"begin ") {
+            uu = true;
+            continue;
+        }
+        if trimmed == b"end" || trimmed == b"`" {
+            continue;
+        }
+        for &b in trimmed {
+            seen[b as usize] = true;
+        }
+        body_lines.push(trimmed);
+    }
+    if body_lines.is_empty() {
+        return None;
+    }
+    let distinct =
+        |f: &dyn Fn(u8) -> bool| (0..=255u8).filter(|&b| seen[b as usize] && f(b)).count();
+    let only = |f: &dyn Fn(u8) -> bool| (0..=255u8).all(|b| !seen[b as usize] || f(b));
+    let sep = |b: u8| matches!(b, b' ' | b'\t' | b':' | b',' | b';' | b'-' | b'x' | b'X');
+    if uu {
+        return Some((Encoding::Uuencode, uudecode(&body_lines)));
+    }
+    if only(&|b| b.is_ascii_hexdigit() || sep(b)) && distinct(&|b| b.is_ascii_hexdigit()) >= 12 {
+        return Some((Encoding::Hex, hexdecode(&body_lines)));
+    }
+    let b32 =
+        |b: u8| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b) || b == b'=' || b == b' ';
+    if only(&b32) && distinct(&|b| b != b'=' && b != b' ') >= 24 {
+        return Some((Encoding::Base32, base32decode(&body_lines)));
+    }
+    let b64 =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=' | b' ');
+    if only(&b64) && distinct(&|b| b != b'=' && b != b' ') >= 48 {
+        return Some((Encoding::Base64, base64decode(&body_lines)));
+    }
+    let a85 = |b: u8| (b'!'..=b'u').contains(&b) || matches!(b, b'z' | b' ' | b'~' | b'<' | b'>');
+    if only(&a85) && distinct(&|b| (b'!'..=b'u').contains(&b)) >= 64 {
+        return Some((Encoding::Ascii85, a85decode(&body_lines)));
+    }
+    None
+}
+
+fn trim(l: &[u8]) -> &[u8] {
+    let s = l
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(l.len());
+    let e = l
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(s, |e| e + 1);
+    &l[s..e.max(s)]
+}
+
+fn hexdecode(lines: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut hi: Option<u8> = None;
+    for l in lines {
+        let mut i = 0;
+        while i < l.len() && out.len() < ARMOUR_MAX {
+            let c = l[i];
+            // "0x" / "0X" prefixes.
+            if c == b'0' && matches!(l.get(i + 1), Some(b'x' | b'X')) && hi.is_none() {
+                i += 2;
+                continue;
+            }
+            if let Some(v) = (c as char).to_digit(16) {
+                match hi.take() {
+                    Some(h) => out.push(h << 4 | v as u8),
+                    None => hi = Some(v as u8),
+                }
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+fn base32decode(lines: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u64, 0u32);
+    for &c in lines.iter().flat_map(|l| l.iter()) {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => continue,
+        };
+        acc = acc << 5 | v as u64;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            if out.len() >= ARMOUR_MAX {
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn base64decode(lines: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u64, 0u32);
+    for &c in lines.iter().flat_map(|l| l.iter()) {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => continue,
+        };
+        acc = acc << 6 | v as u64;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            if out.len() >= ARMOUR_MAX {
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn a85decode(lines: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut group = [0u8; 5];
+    let mut n = 0;
+    for &c in lines.iter().flat_map(|l| a85_strip(l).iter()) {
+        if out.len() >= ARMOUR_MAX {
+            break;
+        }
+        match c {
+            b'z' if n == 0 => out.extend_from_slice(&[0; 4]),
+            b'!'..=b'u' => {
+                group[n] = c - b'!';
+                n += 1;
+                if n == 5 {
+                    let v = group
+                        .iter()
+                        .fold(0u64, |a, &d| a * 85 + d as u64)
+                        .min(u32::MAX as u64) as u32;
+                    out.extend_from_slice(&v.to_be_bytes());
+                    n = 0;
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn a85_strip(l: &[u8]) -> &[u8] {
+    let l = l.strip_prefix(b"<~").unwrap_or(l);
+    l.strip_suffix(b"~>").unwrap_or(l)
+}
+
+fn uudecode(lines: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in lines {
+        let Some((&len, rest)) = l.split_first() else {
+            continue;
+        };
+        let want = ((len.wrapping_sub(b' ')) & 63) as usize;
+        let mut got = 0;
+        for ch in rest.chunks(4) {
+            let v = ch
+                .iter()
+                .chain(std::iter::repeat(&b' '))
+                .take(4)
+                .fold(0u32, |a, &c| a << 6 | ((c.wrapping_sub(b' ')) & 63) as u32);
+            for k in 0..3 {
+                if got < want && out.len() < ARMOUR_MAX {
+                    out.push((v >> (16 - 8 * k)) as u8);
+                    got += 1;
+                }
+            }
+        }
+        if out.len() >= ARMOUR_MAX {
+            break;
+        }
+    }
+    out
+}

@@ -40,7 +40,8 @@ pub struct ProcInfo {
 /// A sample of a file's content: a few blocks at known offsets, plus the file size.
 ///
 /// The sensor reads the head (up to [`HEAD_LEN`] bytes) and, for files larger than
-/// `2 * HEAD_LEN`, a middle and a tail block of [`BLOCK_LEN`] bytes each.
+/// `2 * HEAD_LEN`, a middle block of [`BLOCK_LEN`] bytes (at a multiple of `BLOCK_LEN`)
+/// and the last `BLOCK_LEN` bytes of the file (see [`Sample::plan`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sample {
     /// File size in bytes when sampled.
@@ -75,10 +76,12 @@ impl Sample {
         if size > 2 * HEAD_LEN as u64 {
             let block = BLOCK_LEN as u64;
             let mid = (size / 2) / block * block;
-            let tail = (size - block) / block * block;
+            // The tail block ends at the end of the file: that is where formats keep their
+            // end structures (zip central directory, PDF trailer, PNG IEND).
+            let tail = size - block;
             v.push((mid, BLOCK_LEN));
             if tail > mid {
-                v.push((tail, (size - tail).min(block) as usize));
+                v.push((tail, BLOCK_LEN));
             }
         }
         v

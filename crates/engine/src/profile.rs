@@ -133,6 +133,24 @@ impl BlockProfile {
     }
 }
 
+/// The four most frequent byte values (ties broken by the lower value).
+fn top4(h: &Histogram) -> [u8; 4] {
+    let mut best = [(0u32, 0u8); 4];
+    for b in 0..=255u8 {
+        let c = h.count(b);
+        if c > best[3].0 {
+            best[3] = (c, b);
+            let mut i = 3;
+            while i > 0 && best[i].0 > best[i - 1].0 {
+                best.swap(i, i - 1);
+                i -= 1;
+            }
+        }
+    }
+    let first = best[0].1;
+    best.map(|(c, b)| if c == 0 { first } else { b })
+}
+
 /// Does a tail block hold the end structure of its format?
 fn tail_ok(kind: Kind, data: &[u8]) -> bool {
     let has = |n: &[u8]| data.windows(n.len()).any(|w| w == n);
@@ -153,6 +171,9 @@ pub struct Profile {
     pub format: Format,
     blocks: [BlockProfile; 3],
     n: u8,
+    /// The four most frequent byte values of the head, most frequent first (all equal to
+    /// the first when fewer distinct values occur); zeros when no head was sampled.
+    top: [u8; 4],
     fp: u64,
 }
 
@@ -163,17 +184,20 @@ impl Profile {
         let head = sample.head();
         let mut blocks = [BlockProfile::default(); 3];
         let mut n = 0usize;
+        let mut top = [0u8; 4];
         let format = if head.is_empty() {
             sniff::sniff(head, sample.size)
         } else {
             let (b, whole) = BlockProfile::with_histogram(0, head, true);
             blocks[0] = b;
             n = 1;
+            top = top4(&whole);
             sniff::sniff_with(head, sample.size, &whole)
         };
         // A random-looking head that is a header followed by a verified compressed stream
         // (an archiver re-encoding an image body in place) is compression: judge the header.
-        if n == 1 && blocks[0].ciphertext_like() && !(format.valid && format.packed) {
+        let suspect = blocks[0].ciphertext_like() && !(format.valid && format.packed);
+        if n == 1 && (suspect || !format.is_valid_known()) {
             if let Some(x) = crate::decode::find_stream(head, 0, 16) {
                 let pre = &head[..x];
                 let keep = blocks[0].flags & F_ARMOURED;
@@ -182,6 +206,19 @@ impl Profile {
                     f |= F_RANDOM;
                 }
                 blocks[0].flags = f;
+            }
+        }
+        // Text that is a printable encoding (hex with separators, base32, base64 with
+        // banners, ascii85, uuencode) of random bytes: armoured ciphertext.
+        if n == 1 && format.kind == Kind::Text && !blocks[0].armoured() {
+            if let Some((_, dec)) = crate::decode::armour(head) {
+                let h = Histogram::of(&dec);
+                if dec.len() >= 64
+                    && h.looks_random()
+                    && !sniff::sniff_nested(&dec).is_valid_known()
+                {
+                    blocks[0].flags |= F_ARMOURED;
+                }
             }
         }
         for b in &sample.blocks {
@@ -211,8 +248,14 @@ impl Profile {
             format,
             blocks,
             n: n as u8,
+            top,
             fp,
         }
+    }
+
+    /// The four most frequent byte values of the head (see the field).
+    pub fn top_bytes(&self) -> [u8; 4] {
+        self.top
     }
 
     /// A cheap content fingerprint (size, first 512 bytes, block entropies): equal for a

@@ -479,7 +479,7 @@ fn zstd_block_ok(h: &[u8]) -> bool {
     };
     let bh = b0 as u32 | (b1 as u32) << 8 | (b2 as u32) << 16;
     let size = (bh >> 3) as usize;
-    match (bh >> 1) & 3 {
+    let ok = match (bh >> 1) & 3 {
         3 => false,
         2 => size <= 128 * 1024,
         0 => {
@@ -487,7 +487,19 @@ fn zstd_block_ok(h: &[u8]) -> bool {
             !(crate::stats::looks_random(raw) || crate::stats::looks_armoured(raw))
         }
         _ => true,
-    }
+    };
+    // A last block that ends inside the head is followed by the frame checksum and then
+    // only another frame (or nothing).
+    let stored = match (bh >> 1) & 3 {
+        1 => 1,
+        _ => size,
+    };
+    let next = b + 3 + stored + if fhd & 4 != 0 { 4 } else { 0 };
+    let follows_ok = bh & 1 == 0
+        || h.get(next..next + 4).is_none_or(|m| {
+            m == [0x28, 0xb5, 0x2f, 0xfd] || (m[0] & 0xf0 == 0x50 && m[1..] == [0x2a, 0x4d, 0x18])
+        });
+    ok && follows_ok
 }
 
 /// LZMA2 in the first block of an xz stream: the block header's CRC-32, and a first chunk

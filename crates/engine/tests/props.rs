@@ -340,6 +340,7 @@ proptest! {
             sim.put(&format!("/srv/d{}/f{i}", i % 3), valid_content(i as u8, i));
         }
         let sh = sim.login_shell();
+        let dd = sim.spawn(sh, "/bin/dd");
         let mut procs = vec![sh];
         let mut n = 0u64;
         for op in ops {
@@ -354,8 +355,11 @@ proptest! {
                     procs.push(c);
                 }
                 Benign::CreateNew(p, k, d) => {
-                    let data = if k % 9 == 8 { random(n, 4000) } else { valid_content(k, n) };
-                    sim.write_new(proc(p), &format!("/srv/d{}/new{n}", d % 3), data);
+                    // Random content comes from a writer that reads nothing (`dd` from
+                    // /dev/urandom): a process that reads user files and writes new random
+                    // files while its siblings delete those files is the funnel itself.
+                    let (w, data) = if k % 9 == 8 { (dd, random(n, 4000)) } else { (proc(p), valid_content(k, n)) };
+                    sim.write_new(w, &format!("/srv/d{}/new{n}", d % 3), data);
                 }
                 Benign::Read(p, f) => {
                     if let Some(f) = pick(f) { sim.read(proc(p), &f); }

@@ -26,7 +26,24 @@ pub(crate) fn judge(base: &Profile, new: &Profile) -> Option<u16> {
     }
     let collapsed = match nf.kind {
         Kind::Unknown => true,
+        Kind::Text if bf.kind == Kind::Text => substituted(base, new),
         k => k == bf.kind && !nf.valid,
     };
     collapsed.then(|| Indicator::FormatBroken.bit())
+}
+
+/// Text that is still text but whose byte values were permuted (single-byte XOR, Caesar
+/// shifts, substitution): the head's entropy is unchanged (a permutation keeps the shape
+/// of the distribution) while none of its four most frequent byte values is among the
+/// original's. Edits, other texts of the same kind, case changes and re-encodings keep
+/// some of them (space, newline, `e`, `,`, digits).
+fn substituted(base: &Profile, new: &Profile) -> bool {
+    let (Some(b), Some(n)) = (base.head(), new.head()) else {
+        return false;
+    };
+    if base.size < 256 || new.size < 256 {
+        return false;
+    }
+    let (bt, nt) = (base.top_bytes(), new.top_bytes());
+    (b.entropy() - n.entropy()).abs() <= 0.15 && !bt.iter().any(|x| nt.contains(x))
 }
