@@ -205,16 +205,17 @@ fn main() {
                     toks.iter()
                         .enumerate()
                         .map(|(i, tok)| {
+                            let (req, key_pem) =
+                                ward_console::enroll_request(tok, &format!("sim-{t:02}-{i:05}"))
+                                    .unwrap();
                             let r: EnrollResponse = enroll_http
                                 .post(&format!("{base}/enroll/v1"))
-                                .send_json(
-                                    json!({"token": tok, "name": format!("sim-{t:02}-{i:05}")}),
-                                )
+                                .send_json(req)
                                 .expect("enroll")
                                 .into_json()
                                 .unwrap();
                             Sim {
-                                http: mtls(&ca, &r.cert_pem, &r.key_pem),
+                                http: mtls(&ca, &r.cert_pem, &key_pem),
                                 next_hb: Instant::now(),
                                 seq: 0,
                             }

@@ -275,6 +275,27 @@ fn identity_agent(
     Ok(Some(agent_with(cfg, timeout)))
 }
 
+/// Make a key pair and the enrollment request for it; returns the request and the private
+/// key (PKCS#8 PEM), which stays with the agent.
+pub fn enroll_request(token: &str, name: &str) -> Result<(EnrollRequest, String), ConsoleError> {
+    let (key_pem, public, signer) = crate::pki::new_agent_key()?;
+    let token = token.trim().to_string();
+    let public_key = hex::encode(public);
+    let msg = proof_message(&token, name, &public_key);
+    let sig = signer
+        .sign(&ring::rand::SystemRandom::new(), &msg)
+        .map_err(|e| ConsoleError::Pki(format!("signing the enrollment proof: {e}")))?;
+    Ok((
+        EnrollRequest {
+            token,
+            name: name.to_string(),
+            public_key,
+            proof: hex::encode(sig.as_ref()),
+        },
+        key_pem,
+    ))
+}
+
 impl ConsoleClient {
     /// Whether this state directory holds a console identity already.
     pub fn is_enrolled(state_dir: &Path) -> bool {
@@ -315,19 +336,17 @@ impl ConsoleClient {
             .map_err(|e| ConsoleError::Pki(e.to_string()))?
             .with_root_certificates(roots(&ca_pem)?)
             .with_no_client_auth();
+        let (req, key_pem) = enroll_request(token, name)?;
         let resp: EnrollResponse = agent_with(cfg, Duration::from_secs(20))
             .post(&format!("{url}/enroll/v1"))
-            .send_json(EnrollRequest {
-                token: token.trim().to_string(),
-                name: name.to_string(),
-            })
+            .send_json(req)
             .map_err(|e| status_err("enrolling", e))?
             .into_json()
             .map_err(|e| conn_err("reading the enrollment answer", e))?;
         let d = cdir(state_dir);
         std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
         crate::write_private(&d.join("ca.pem"), resp.ca_pem.as_bytes(), 0o644)?;
-        crate::write_private(&d.join("client-key.pem"), resp.key_pem.as_bytes(), 0o600)?;
+        crate::write_private(&d.join("client-key.pem"), key_pem.as_bytes(), 0o600)?;
         crate::write_private(
             &d.join("host.json"),
             serde_json::json!({"host_id": resp.host_id, "url": url, "name": name})

@@ -38,7 +38,7 @@ mod store;
 mod ui;
 pub mod webdriver;
 
-pub use client::{ActionHandler, ClientOptions, ConsoleClient, StatusHandle};
+pub use client::{enroll_request, ActionHandler, ClientOptions, ConsoleClient, StatusHandle};
 pub use pki::fingerprint;
 pub use server::{serve, start, RunningConsole, ServeOptions};
 

@@ -99,10 +99,14 @@ impl Ca {
         Ok((cert.pem(), key.serialize_pem()))
     }
 
-    /// Issue an agent's client certificate (CN = host id). Returns (cert PEM, key PEM,
-    /// SHA-256 fingerprint of the certificate's DER).
-    pub fn issue_client(&self, host_id: &str) -> Result<(String, String, String), ConsoleError> {
-        let key = KeyPair::generate().map_err(|e| pki_err("generating an agent key", e))?;
+    /// Issue an agent's client certificate (CN = host id) for its own P-256 public key
+    /// (uncompressed point). Returns (cert PEM, SHA-256 fingerprint of the cert's DER).
+    pub fn issue_client(
+        &self,
+        host_id: &str,
+        public_key: &[u8],
+    ) -> Result<(String, String), ConsoleError> {
+        let key = AgentKey(public_key.to_vec());
         let mut p = CertificateParams::new(Vec::<String>::new())
             .map_err(|e| pki_err("agent certificate", e))?;
         let mut dn = DistinguishedName::new();
@@ -118,8 +122,48 @@ impl Ca {
             .signed_by(&key, &self.cert, &self.key)
             .map_err(|e| pki_err("signing an agent certificate", e))?;
         let fp = fingerprint(cert.der());
-        Ok((cert.pem(), key.serialize_pem(), fp))
+        Ok((cert.pem(), fp))
     }
+}
+
+/// An agent's P-256 public key as rcgen needs it for signing a certificate.
+struct AgentKey(Vec<u8>);
+
+impl rcgen::PublicKeyData for AgentKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn algorithm(&self) -> &rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ECDSA_P256_SHA256
+    }
+}
+
+/// Check an enrollment proof: a valid P-256 point and its signature over the message.
+pub(crate) fn verify_proof(public_key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+    public_key.len() == 65
+        && public_key[0] == 4
+        && ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_ASN1,
+            public_key,
+        )
+        .verify(msg, sig)
+        .is_ok()
+}
+
+/// A new agent key: (PKCS#8 PEM of the private key, raw public key, signer).
+pub(crate) fn new_agent_key(
+) -> Result<(String, Vec<u8>, ring::signature::EcdsaKeyPair), ConsoleError> {
+    let k = KeyPair::generate().map_err(|e| pki_err("generating the agent key", e))?;
+    let rng = ring::rand::SystemRandom::new();
+    let signer = ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &k.serialize_der(),
+        &rng,
+    )
+    .map_err(|e| pki_err("loading the agent key", e))?;
+    use ring::signature::KeyPair as _;
+    let public = signer.public_key().as_ref().to_vec();
+    Ok((k.serialize_pem(), public, signer))
 }
 
 /// SHA-256 of DER bytes, lowercase hex.

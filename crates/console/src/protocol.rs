@@ -9,13 +9,24 @@ pub const MAX_AGENT_BODY: usize = 1024 * 1024;
 /// Most events one `POST /agent/v1/events` may carry.
 pub const MAX_BATCH: usize = 100;
 
-/// `POST /enroll/v1`: the agent presents its one-time token.
+/// `POST /enroll/v1`: the agent presents its one-time token and the public half of a key
+/// pair it made itself (the private key never leaves the agent), with proof that it holds
+/// the private key.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EnrollRequest {
     /// The whole enrollment token as printed by `ward console enroll-token`.
     pub token: String,
     /// The name the host is shown under (hostname, optionally with a label).
     pub name: String,
+    /// The agent's ECDSA P-256 public key, uncompressed point (65 bytes), hex.
+    pub public_key: String,
+    /// ECDSA P-256 SHA-256 signature (ASN.1 DER, hex) of [`proof_message`].
+    pub proof: String,
+}
+
+/// What the agent signs at enrollment: binds its key to this token and name.
+pub fn proof_message(token: &str, name: &str, public_key_hex: &str) -> Vec<u8> {
+    format!("ward-enroll-v1\n{token}\n{name}\n{public_key_hex}").into_bytes()
 }
 
 /// The console's answer to a valid enrollment.
@@ -23,10 +34,8 @@ pub struct EnrollRequest {
 pub struct EnrollResponse {
     /// The host id the console assigned (the client certificate's CN).
     pub host_id: String,
-    /// The client certificate, PEM.
+    /// The client certificate for the agent's own key, PEM.
     pub cert_pem: String,
-    /// Its private key, PEM (travels once, over TLS verified against the pinned CA).
-    pub key_pem: String,
     /// The console's CA, PEM.
     pub ca_pem: String,
 }

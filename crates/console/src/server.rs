@@ -437,6 +437,24 @@ async fn enroll(State(app): State<Arc<App>>, body: Bytes) -> ApiResult<Json<Enro
             "host name must be 1-253 characters without control characters",
         ));
     }
+    let public_key = hex::decode(&req.public_key).unwrap_or_default();
+    let proof = hex::decode(&req.proof).unwrap_or_default();
+    let msg = proof_message(&req.token, &req.name, &req.public_key);
+    if !pki::verify_proof(&public_key, &msg, &proof) {
+        app.db
+            .audit(
+                "agent",
+                "enroll",
+                &req.name,
+                "bad public key or proof of possession",
+                false,
+            )
+            .await?;
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "public_key must be an uncompressed P-256 point and proof its signature of the enrollment message",
+        ));
+    }
     let dir = app.state_dir.clone();
     let token = req.token.clone();
     let consumed = tokio::task::spawn_blocking(move || store::consume_token(&dir, &token))
@@ -449,7 +467,7 @@ async fn enroll(State(app): State<Arc<App>>, body: Bytes) -> ApiResult<Json<Enro
         return Err(err(StatusCode::FORBIDDEN, e.to_string()));
     }
     let host_id = format!("h-{}", crate::random_hex(8));
-    let (cert_pem, key_pem, fp) = app.ca.issue_client(&host_id)?;
+    let (cert_pem, fp) = app.ca.issue_client(&host_id, &public_key)?;
     // two agents with one name (two state dirs on one machine): the second is "name (2)"
     let mut name = req.name.clone();
     let mut n = 2;
@@ -470,7 +488,6 @@ async fn enroll(State(app): State<Arc<App>>, body: Bytes) -> ApiResult<Json<Enro
     Ok(Json(EnrollResponse {
         host_id,
         cert_pem,
-        key_pem,
         ca_pem: app.ca.pem.clone(),
     }))
 }

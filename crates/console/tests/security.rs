@@ -634,3 +634,44 @@ fn injection_is_stored_verbatim_and_rendered_escaped_sqlite() {
 fn injection_is_stored_verbatim_and_rendered_escaped_postgres() {
     injection(Backend::Postgres);
 }
+
+#[test]
+fn enrollment_needs_proof_of_the_agents_own_key() {
+    let console = Console::start(Backend::Sqlite);
+    let token = console.token();
+    let http = ca_agent(console.dir.path());
+    let post = |v: serde_json::Value| {
+        status(
+            http.post(&format!("{}/enroll/v1", console.url()))
+                .send_json(v),
+        )
+        .unwrap()
+    };
+    let (good, _key) = ward_console::enroll_request(&token, "pacs-01").unwrap();
+    // a proof made for another name, a garbage key, a missing proof
+    let (other, _) = ward_console::enroll_request(&token, "other").unwrap();
+    let mut swapped = serde_json::to_value(&good).unwrap();
+    swapped["proof"] = other.proof.clone().into();
+    assert_eq!(post(swapped).0, 400);
+    let mut bad_key = serde_json::to_value(&good).unwrap();
+    bad_key["public_key"] = format!("04{}", "00".repeat(64)).into();
+    assert_eq!(post(bad_key).0, 400);
+    let mut no_proof = serde_json::to_value(&good).unwrap();
+    no_proof["proof"] = "".into();
+    assert_eq!(post(no_proof).0, 400);
+    // none of that used the token up; the real request works and its certificate carries
+    // the agent's key (the console never saw the private key)
+    let (c, body) = post(serde_json::to_value(&good).unwrap());
+    assert_eq!(c, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v.get("key_pem").is_none());
+    assert!(v["cert_pem"]
+        .as_str()
+        .unwrap()
+        .contains("BEGIN CERTIFICATE"));
+    assert_eq!(
+        post(serde_json::to_value(&good).unwrap()).0,
+        403,
+        "the token is used up"
+    );
+}
