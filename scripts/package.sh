@@ -119,6 +119,10 @@ if [ "$check" = 1 ]; then
     fi
     bash -c "source '$root/usr/share/bash-completion/completions/ward' && complete -p ward" \
         >/dev/null || fail "the bash completion does not load"
+    if grep -q '__watchdog\|__generate' "$root/usr/share/bash-completion/completions/ward"; then
+        say "WARNING: the completions offer hidden subcommands (__watchdog, __generate): \
+generate them from a command without the hidden subcommands (see packaging/README.md)"
+    fi
 
     # 4. The unit, against the packaged binary (systemd need not be running). Host units
     #    are copied in for its dependencies (local-fs.target ...). Any output is a finding.
