@@ -242,6 +242,12 @@ pub(crate) struct ParsedToken {
     pub ca_fp: String,
 }
 
+/// Check the form of an enrollment token (for configuration validation); says what is
+/// wrong without contacting any console.
+pub fn check_enroll_token(t: &str) -> Result<(), ConsoleError> {
+    parse_token(t).map(|_| ())
+}
+
 pub(crate) fn parse_token(t: &str) -> Result<ParsedToken, ConsoleError> {
     let parts: Vec<&str> = t.trim().split('.').collect();
     let hexok = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
@@ -261,4 +267,50 @@ pub(crate) fn parse_token(t: &str) -> Result<ParsedToken, ConsoleError> {
         secret: parts[2].to_ascii_lowercase(),
         ca_fp: parts[3].to_ascii_lowercase(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_carry_the_ca_fingerprint_and_parse_strictly() {
+        let d = tempfile::tempdir().unwrap();
+        let out = init(d.path()).unwrap();
+        assert!(out.admin_token.starts_with("wct_"));
+        assert!(init(d.path())
+            .unwrap_err()
+            .to_string()
+            .contains("already initialised"));
+        let t = enroll_token(d.path()).unwrap();
+        let p = parse_token(&t).unwrap();
+        assert_eq!(p.ca_fp, ca_fingerprint(d.path()).unwrap());
+        assert!(check_enroll_token(&t).is_ok());
+        for bad in [
+            "",
+            "ward1",
+            "ward2.aaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.x",
+            &t[..t.len() - 1],
+        ] {
+            assert!(check_enroll_token(bad).is_err(), "{bad}");
+        }
+        // the token file holds only a hash of the secret
+        let rec = std::fs::read_to_string(d.path().join("enroll").join(format!("{}.json", p.id)))
+            .unwrap();
+        assert!(!rec.contains(&p.secret));
+        store::consume_token(d.path(), &t).unwrap();
+        assert!(store::consume_token(d.path(), &t)
+            .unwrap_err()
+            .to_string()
+            .contains("already used"));
+    }
+
+    #[test]
+    fn a_missing_state_dir_says_to_run_init() {
+        let d = tempfile::tempdir().unwrap();
+        let e = enroll_token(&d.path().join("nope"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ward console init"), "{e}");
+    }
 }
