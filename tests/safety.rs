@@ -153,7 +153,7 @@ fn bad_input_exits_2_with_advice() {
                 d.path().join("missing.toml").display().to_string(),
                 d.path().display().to_string(),
             ],
-            "cannot read config",
+            "cannot read the config file",
         ),
     ];
     for (args, want) in cases {
