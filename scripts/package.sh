@@ -124,6 +124,23 @@ if [ "$check" = 1 ]; then
 generate them from a command without the hidden subcommands (see packaging/README.md)"
     fi
 
+    # 3b. The systemd generator: the protected paths of a config become ReadWritePaths=
+    #     in a drop-in, which the unit check below then includes.
+    if "$root/usr/bin/ward" __systemd-generator --help >/dev/null 2>&1; then
+        gcfg="$scratch/gen.toml"
+        printf 'paths = ["/srv/share", "/data/Scans 2024"]\n' >"$gcfg"
+        chmod 600 "$gcfg"
+        gdir="$root/etc/systemd/system"
+        mkdir -p "$gdir"
+        "$root/usr/bin/ward" __systemd-generator --config "$gcfg" "$gdir" "$gdir" "$gdir" ||
+            fail "ward __systemd-generator failed"
+        grep -qx 'ReadWritePaths="-/data/Scans 2024"' "$gdir/ward.service.d/50-ward-paths.conf" ||
+            fail "the generator did not write the protected paths into ward.service.d"
+    else
+        say "WARNING: ward has no __systemd-generator subcommand: paths outside the unit's \
+ReadWritePaths will not be restorable under systemd (see packaging/README.md)"
+    fi
+
     # 4. The unit, against the packaged binary (systemd need not be running). Host units
     #    are copied in for its dependencies (local-fs.target ...). Any output is a finding.
     mkdir -p "$root/usr/lib/systemd"
