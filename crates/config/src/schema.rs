@@ -618,6 +618,32 @@ impl Config {
         Some(out)
     }
 
+    /// Whether a process whose executable is `exe` is excluded by `[[exclude_program]]`.
+    /// `sha256` gives the lower-case hex SHA-256 of that executable's content (read from
+    /// `/proc/PID/exe` by the caller, so a binary replaced after its start is judged by
+    /// what runs); it is called at most once, and only when an entry for `exe` names a
+    /// hash. A hash that cannot be computed (`None`) never excludes.
+    pub fn program_excluded(&self, exe: &Path, sha256: impl FnOnce() -> Option<String>) -> bool {
+        let entries: Vec<&ExcludeProgram> = self
+            .exclude_program
+            .iter()
+            .filter(|e| e.path == exe)
+            .collect();
+        if entries.is_empty() {
+            return false;
+        }
+        if entries.iter().any(|e| e.sha256.is_none()) {
+            return true;
+        }
+        let Some(actual) = sha256() else {
+            return false;
+        };
+        entries
+            .iter()
+            .filter_map(|e| e.sha256.as_deref())
+            .any(|h| h.eq_ignore_ascii_case(actual.trim()))
+    }
+
     /// The compiled `exclude` patterns. Patterns that do not compile are skipped (a
     /// checked config has none).
     pub fn excludes(&self) -> crate::Excludes {

@@ -742,3 +742,22 @@ fn systemd_dropin_makes_protected_paths_writable() {
         ]
     );
 }
+
+#[test]
+fn excluded_programs_by_path_and_hash() {
+    let h = "ab".repeat(32);
+    let c = parse(
+        &format!(
+            "[[exclude_program]]\npath = \"/usr/bin/rsync\"\n\
+             [[exclude_program]]\npath = \"/opt/export\"\nsha256 = \"{h}\"\n"
+        ),
+        "t".as_ref(),
+    )
+    .unwrap();
+    let never = || -> Option<String> { panic!("no hash needed") };
+    assert!(c.program_excluded(Path::new("/usr/bin/rsync"), never));
+    assert!(!c.program_excluded(Path::new("/usr/bin/rsync2"), never));
+    assert!(c.program_excluded(Path::new("/opt/export"), || Some(h.to_uppercase())));
+    assert!(!c.program_excluded(Path::new("/opt/export"), || Some("cd".repeat(32))));
+    assert!(!c.program_excluded(Path::new("/opt/export"), || None));
+}
