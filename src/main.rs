@@ -56,6 +56,12 @@ enum Cmd {
         /// Serve Prometheus metrics (every metric named ward_*) at http://ADDR/metrics.
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// Report to this fleet console (https://HOST:PORT; or `[console] url`).
+        #[arg(long, value_name = "URL")]
+        console: Option<String>,
+        /// One-time token from `ward console enroll-token` (needed once, to enroll).
+        #[arg(long, value_name = "TOKEN")]
+        enroll_token: Option<String>,
         /// Also write every event the engine sees to FILE (JSON lines), for replay.
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
@@ -136,6 +142,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The fleet console: one screen for the trust's security team (HTTPS, web UI at /).
+    #[command(subcommand)]
+    Console(ConsoleCmd),
     /// Internal: write the man pages (DIR/man/*.1) and shell completions
     /// (DIR/completions/{ward.bash,_ward,ward.fish}) for packaging.
     #[command(name = "__generate", hide = true)]
@@ -143,6 +152,67 @@ enum Cmd {
     /// Internal: the watchdog process of `ward protect`.
     #[command(name = "__watchdog", hide = true)]
     Watchdog { pid: i32 },
+}
+
+#[derive(Subcommand)]
+enum ConsoleCmd {
+    /// Create the console's CA, server certificate and first admin (prints the admin's
+    /// API token and the CA certificate's path once).
+    Init {
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// Print {"admin_token":..,"ca_cert":..} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the console (HTTPS with its own CA; agents use mutual TLS).
+    Serve {
+        #[arg(long)]
+        state_dir: PathBuf,
+        /// Address to listen on, e.g. 127.0.0.1:8443.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// PostgreSQL URL (default: SQLite in the state directory).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Print a one-time enrollment token for an agent (it carries the CA's fingerprint).
+    EnrollToken {
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
+}
+
+fn console(c: ConsoleCmd) -> Result<(), ExitError> {
+    let err = |e: ward_console::ConsoleError| ExitError::usage(e.to_string());
+    match c {
+        ConsoleCmd::Init { state_dir, json } => {
+            let out = ward_console::init(&state_dir).map_err(err)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"admin_token": out.admin_token, "ca_cert": out.ca_cert})
+                );
+            } else {
+                println!("admin API token (shown once): {}", out.admin_token);
+                println!("CA certificate: {}", out.ca_cert.display());
+            }
+            Ok(())
+        }
+        ConsoleCmd::Serve {
+            state_dir,
+            listen,
+            database_url,
+        } => {
+            let mut o = ward_console::ServeOptions::new(state_dir, listen);
+            o.database_url = database_url;
+            ward_console::serve(o).map_err(err)
+        }
+        ConsoleCmd::EnrollToken { state_dir } => {
+            println!("{}", ward_console::enroll_token(&state_dir).map_err(err)?);
+            Ok(())
+        }
+    }
 }
 
 /// An error that ends the program with a status and a message.
@@ -217,6 +287,8 @@ fn run(cli: Cli) -> Result<(), ExitError> {
             json,
             format,
             metrics_addr,
+            console,
+            enroll_token,
             record,
             paths,
         } => {
@@ -236,7 +308,13 @@ fn run(cli: Cli) -> Result<(), ExitError> {
                     )))
                 }
             };
-            let sinks = ward_agent::sinks::build(&cfg, stdout, &state_dir)?;
+            let mut sinks = ward_agent::sinks::build(&cfg, stdout, &state_dir)?;
+            if let Some(url) = console.or(cfg.console.url.clone()) {
+                let token = enroll_token.or(cfg.console.enroll_token.clone());
+                sinks.push(Box::new(ward_agent::console::client(
+                    &url, token, &state_dir, &cfg,
+                )?));
+            }
             let metrics_addr = metrics_addr.or(cfg.outputs.metrics_addr);
             let paths = if paths.is_empty() {
                 cfg.protected_paths()
@@ -296,6 +374,7 @@ fn run(cli: Cli) -> Result<(), ExitError> {
         Cmd::Bench(a) => Ok(ward_lab::bench::run(a)?),
         Cmd::Replay { file, json } => Ok(ward_agent::report::replay(&file, json)?),
         Cmd::Generate { dir } => generate(&dir),
+        Cmd::Console(c) => console(c),
         Cmd::Watchdog { pid } => {
             let code = ward_agent::watchdog::run(pid);
             std::process::exit(code);

@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod console;
 pub mod contain;
 pub mod decoys;
 pub mod output;
