@@ -4,6 +4,14 @@
 # Debian/Ubuntu; needs root for apt-get. Safe to run repeatedly.
 set -euo pipefail
 
+# rust-toolchain.toml pins 1.95.0: where rustup only knows that compiler as `stable`, name
+# it (no download: these machines cannot fetch toolchains).
+tc="${RUSTUP_HOME:-$HOME/.rustup}/toolchains"
+if [ -d "$tc/stable-x86_64-unknown-linux-gnu" ] && [ ! -e "$tc/1.95.0-x86_64-unknown-linux-gnu" ] &&
+  "$tc/stable-x86_64-unknown-linux-gnu/bin/rustc" --version 2>/dev/null | grep -q '^rustc 1\.95\.0 '; then
+  ln -s "$tc/stable-x86_64-unknown-linux-gnu" "$tc/1.95.0-x86_64-unknown-linux-gnu"
+fi
+
 # tool -> Debian package
 declare -A NEED=(
   [mkfs.ext4]=e2fsprogs

@@ -149,6 +149,16 @@ enum Cmd {
     /// (DIR/completions/{ward.bash,_ward,ward.fish}) for packaging.
     #[command(name = "__generate", hide = true)]
     Generate { dir: PathBuf },
+    /// Internal: systemd generator (packaging/ward-generator): makes the protected paths
+    /// of ward.toml writable in the service's sandbox.
+    #[command(name = "__systemd-generator", hide = true)]
+    SystemdGenerator {
+        #[arg(long, default_value = ward_config::DEFAULT_PATH)]
+        config: PathBuf,
+        normal_dir: PathBuf,
+        #[arg(hide = true)]
+        other_dirs: Vec<PathBuf>,
+    },
     /// Internal: the watchdog process of `ward protect`.
     #[command(name = "__watchdog", hide = true)]
     Watchdog { pid: i32 },
@@ -374,6 +384,12 @@ fn run(cli: Cli) -> Result<(), ExitError> {
         Cmd::Bench(a) => Ok(ward_lab::bench::run(a)?),
         Cmd::Replay { file, json } => Ok(ward_agent::report::replay(&file, json)?),
         Cmd::Generate { dir } => generate(&dir),
+        Cmd::SystemdGenerator {
+            config, normal_dir, ..
+        } => {
+            systemd_generator(&config, &normal_dir);
+            Ok(())
+        }
         Cmd::Console(c) => console(c),
         Cmd::Watchdog { pid } => {
             let code = ward_agent::watchdog::run(pid);
@@ -398,7 +414,34 @@ fn generate(dir: &std::path::Path) -> Result<(), ExitError> {
         (clap_complete::Shell::Fish, "ward.fish"),
     ] {
         let mut f = std::fs::File::create(comp.join(name)).map_err(|e| io(name, e))?;
-        clap_complete::generate(shell, &mut cmd.clone(), "ward", &mut f);
+        // Only the public subcommands (clap_mangen already skips hidden ones).
+        let mut public = clap::Command::new("ward")
+            .version(env!("CARGO_PKG_VERSION"))
+            .propagate_version(true)
+            .subcommand_required(true)
+            .subcommands(cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
+        clap_complete::generate(shell, &mut public, "ward", &mut f);
     }
     Ok(())
+}
+
+/// The systemd generator: never fails (boot goes on), says what went wrong on stderr.
+fn systemd_generator(config: &std::path::Path, normal_dir: &std::path::Path) {
+    let cfg = match ward_config::check(config) {
+        Ok(c) => c,
+        Err(_) if !config.exists() => return,
+        Err(e) => {
+            eprintln!("ward-generator: {e}");
+            return;
+        }
+    };
+    let Some(text) = cfg.systemd_dropin() else {
+        return;
+    };
+    let dir = normal_dir.join("ward.service.d");
+    if let Err(e) = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join("50-ward-paths.conf"), text))
+    {
+        eprintln!("ward-generator: writing {}: {e}", dir.display());
+    }
 }

@@ -281,6 +281,8 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
         .map(|v| v.dirs.values().cloned().collect())
         .unwrap_or_default();
     let mut exclude = vec![state_dir.clone()];
+    // `exclude` globs: their literal trees are left out by the sensor.
+    exclude.extend(cfg.excludes().prefixes().iter().cloned());
     exclude.extend(vault_dirs.iter().cloned());
     if let Some(r) = &opts.record {
         exclude.push(absolute(r));
