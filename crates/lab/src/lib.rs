@@ -61,6 +61,8 @@
 //! a small ransomware-style header) and then deletes `REL`. The crate ships a
 //! tiny test helper binary, `ward-sim-child`, that accepts the same arguments.
 
+#![deny(unsafe_code)]
+
 pub mod bench;
 pub mod cli;
 mod corpus;

@@ -860,6 +860,7 @@ fn p_mmap(c: &mut Ctx<'_>) -> Result<(), SimError> {
         // maps or truncates it while the mapping lives. Another process
         // truncating it concurrently could raise SIGBUS; scratch files belong
         // to the simulator, so that is acceptable for a simulation.
+        #[allow(unsafe_code)] // the `mmap` attack profile: memory-mapped writes are the point
         let mut map = unsafe { memmap2::MmapMut::map_mut(&f) }.map_err(io_err(&chk.abs))?;
         c.encrypt(&mut map[..]);
         map.flush().map_err(io_err(&chk.abs))?;

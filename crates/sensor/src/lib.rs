@@ -34,6 +34,8 @@
 //! others after the engine has seen them (bounded work: a sample is at most 16 KiB).
 //! If ward dies, the kernel allows everything pending when the group fd closes.
 
+#![forbid(unsafe_code)]
+
 pub mod procs;
 
 use procs::ProcTable;

@@ -5,6 +5,8 @@
 //! `ward.db`, in the state directory (default `/var/lib/ward`). Writes are synchronous
 //! (`synchronous=FULL`, WAL journal) so a recorded incident survives a crash or power cut.
 
+#![forbid(unsafe_code)]
+
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};

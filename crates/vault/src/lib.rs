@@ -120,6 +120,8 @@
 //!
 //! It has no `unsafe` code: FICLONE and the fd xattr calls are in `ward-sys`.
 
+#![forbid(unsafe_code)]
+
 mod fileio;
 mod index;
 mod restore;
