@@ -292,17 +292,9 @@ fn workload(mnt: &Path, tops: &[String]) -> Result<Vec<(String, f64)>, ExitError
     Ok(steps)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+/// Median, NaN for no values (the one implementation is eval's).
+fn median(v: Vec<f64>) -> f64 {
+    crate::eval::median(v).unwrap_or(f64::NAN)
 }
 
 fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {

@@ -559,7 +559,8 @@ fn measure(
     Ok(())
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
+/// Median of `v` (`None` when empty).
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
