@@ -443,9 +443,22 @@ impl Engine {
                 e.random_fps.push_back(prof.fingerprint());
             } else {
                 e.plain_reads = e.plain_reads.saturating_add(1);
+                // The lineage reads too (pipelines: one member reads, another encrypts).
+                for n in self.chain(p) {
+                    let e = self.ev(n);
+                    e.sub_reads = e.sub_reads.saturating_add(1);
+                    e.sub_time = now;
+                    e.sub_read_time = now;
+                }
+                self.ev(p).funnel_time = now;
+                return self.open_tail(p, decoy);
             }
             e.funnel_time = now;
         }
+        self.open_tail(p, decoy)
+    }
+
+    fn open_tail(&mut self, p: ProcId, decoy: bool) -> Option<Verdict> {
         if decoy {
             self.mark_chain(p, Indicator::DecoyAccessed);
         }

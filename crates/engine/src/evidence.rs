@@ -85,6 +85,19 @@ pub(crate) struct Evidence {
     /// SMB fan-out: (address hash, last connect time) of the distinct addresses the
     /// subtree connected to on 445/139 within the fan-out window, oldest first.
     pub(crate) connects: VecDeque<(u64, u64)>,
+    // --- Subtree funnel (pipelines: reader, encryptor and deleter are different members) ---
+    /// Plain files read by the subtree.
+    pub(crate) sub_reads: u32,
+    /// Encrypted outputs (not copies) written by the subtree.
+    pub(crate) sub_outputs: u32,
+    /// Subtree outputs that paid for a delete.
+    pub(crate) sub_used: u32,
+    pub(crate) sub_time: u64,
+    /// Time of the subtree's last plain read.
+    pub(crate) sub_read_time: u64,
+    /// Deletes of files the subtree read, soon after one of its encrypted containers:
+    /// damage once the subtree writes a second one.
+    pub(crate) post_deletes: VecDeque<Pending>,
     // --- After conviction ---
     pub(crate) after: Vec<String>,
     pub(crate) after_keys: Vec<FileKey>,
@@ -107,6 +120,12 @@ impl Evidence {
             self.enc_time = 0;
         }
         self.notes.retain(|_, n| !old(n.time));
+        if old(self.sub_time) {
+            self.sub_reads = 0;
+            self.sub_outputs = 0;
+            self.sub_used = 0;
+            self.post_deletes.clear();
+        }
         if old(self.funnel_time) {
             self.enc_outputs = 0;
             self.copied_outputs = 0;
@@ -131,6 +150,7 @@ impl Evidence {
             && self.notes.is_empty()
             && self.enc_outputs == 0
             && self.connects.is_empty()
+            && self.post_deletes.is_empty()
             && self.after.is_empty())
     }
 
@@ -177,6 +197,14 @@ impl Evidence {
     /// Encrypted outputs that are not copies of ciphertext read.
     pub(crate) fn outputs(&self) -> u32 {
         self.enc_outputs.saturating_sub(self.copied_outputs)
+    }
+
+    /// Subtree-level credit: the half rule of [`Evidence::credit`] over the whole subtree.
+    pub(crate) fn sub_credit(&self) -> u32 {
+        if (self.sub_outputs as u64) * 2 < self.sub_reads as u64 {
+            return 0;
+        }
+        self.sub_outputs.saturating_sub(self.sub_used)
     }
 
     /// An unpaid encrypted output named after the file at path hash `stem`.

@@ -340,7 +340,9 @@ proptest! {
             sim.put(&format!("/srv/d{}/f{i}", i % 3), valid_content(i as u8, i));
         }
         let sh = sim.login_shell();
-        let dd = sim.spawn(sh, "/bin/dd");
+        // Random content comes from another session's `dd`.
+        let other = sim.login_shell();
+        let dd = sim.spawn(other, "/bin/dd");
         let mut procs = vec![sh];
         let mut n = 0u64;
         for op in ops {

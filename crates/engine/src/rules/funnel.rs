@@ -13,6 +13,8 @@ use crate::verdict::{Indicator, Verdict};
 
 /// Deletes waiting for an encrypted output, per reader.
 pub(crate) const MAX_PENDING: usize = 4096;
+/// Deletes this soon after an encrypted container of the lineage belong to it.
+pub(crate) const CONTAINER_GAP_NS: u64 = 60 * 1_000_000_000;
 
 impl Engine {
     /// Funnel: `p` deleted (or renamed away) file `k` (state `f`, at `path`).
@@ -81,6 +83,41 @@ impl Engine {
             }
             return self.record_damage(&lca_chain, p, k, path, bits);
         }
+        // Pipelines: the reader is not the encryptor. The lineage (from the common ancestor
+        // of reader and deleter up) pays when its members wrote about one encrypted output
+        // per file they read; or, for containers made of many files, when the deletes come
+        // right after a container and the lineage then writes another container (one per
+        // department: container, deletes, container): a backup followed by the clean-up of
+        // what it saved (borg, `tar | gpg; rm -rf`) ends with the deletes and stays quiet.
+        let (_, lca) = readers[0];
+        let lca_chain = self.chain_from(lca);
+        if let Some(i) = lca_chain.iter().position(|n| self.ev(*n).sub_credit() > 0) {
+            for n in &lca_chain[i..] {
+                self.ev(*n).sub_used += 1;
+            }
+            return self.record_damage(&lca_chain[i..], p, k, path, bits);
+        }
+        // Reads, then the container, then the deletes: no read by the subtree since.
+        let fresh = lca_chain.iter().position(|n| {
+            let e = self.ev(*n);
+            e.enc_time > 0
+                && now.saturating_sub(e.enc_time) <= CONTAINER_GAP_NS
+                && e.sub_read_time <= e.enc_time
+        });
+        if let Some(i) = fresh {
+            let e = self.ev(lca_chain[i]);
+            if e.post_deletes.len() >= MAX_PENDING {
+                e.post_deletes.pop_front();
+            }
+            e.post_deletes.push_back(Pending {
+                file: k,
+                path: path.to_string(),
+                time: now,
+                lca: lca_chain[i],
+                content: bits,
+            });
+            e.sub_time = now;
+        }
         // Otherwise wait for the next encrypted output of any of the readers.
         for (r, lca) in readers {
             let e = self.ev(r);
@@ -148,11 +185,34 @@ impl Engine {
             }
             if !copy {
                 e.enc_time = now;
+                e.sub_outputs = e.sub_outputs.saturating_add(1);
+                e.sub_time = now;
+            }
+        }
+        // Deletes that followed an earlier container of a node's subtree count now that it
+        // writes another one after them.
+        let mut verdict = None;
+        if !copy {
+            for (i, n) in chain.iter().enumerate() {
+                let e = self.ev(*n);
+                // The new container must follow new reads (the next department's files).
+                let read_since = e
+                    .post_deletes
+                    .back()
+                    .is_some_and(|pd| e.sub_read_time > pd.time);
+                if e.post_deletes.is_empty() || !read_since {
+                    continue;
+                }
+                let pend = std::mem::take(&mut e.post_deletes);
+                let at = chain[i..].to_vec();
+                for pd in pend {
+                    let v = self.record_damage(&at, p, pd.file, &pd.path, pd.content);
+                    verdict = verdict.or(v);
+                }
             }
         }
         // Files wiped earlier by this subtree now count (rule (e)), at the deepest node
         // holding them.
-        let mut verdict = None;
         if !copy {
             if let Some(i) = chain.iter().position(|n| !self.ev(*n).wipes.is_empty()) {
                 let wipes = std::mem::take(&mut self.ev(chain[i]).wipes);
