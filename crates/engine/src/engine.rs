@@ -110,6 +110,9 @@ pub struct Engine {
     pub(crate) seq: u64,
     pub(crate) now: u64,
     pub(crate) stats: EngineStats,
+    /// Damage by program identity for lineages under a boundary parent (slow attackers
+    /// restarted by cron or systemd; see `rules/restarts.rs`).
+    pub(crate) groups: Map<u64, VecDeque<std::sync::Arc<crate::evidence::DamageRec>>>,
 }
 
 impl Engine {
@@ -127,6 +130,7 @@ impl Engine {
             seq: 0,
             now: 0,
             stats: EngineStats::default(),
+            groups: Map::default(),
         }
     }
 

@@ -67,6 +67,8 @@
 //! * `ransom-note`: small new files (16 B..8 KiB) with identical content (FNV-1a of the
 //!   bytes) created by the lineage in at least 3 distinct directories.
 //!
+//! * **restarts** ([`restarts`]): the runs of one program started anew by a boundary
+//!   parent (cron, systemd) add up by program identity.
 //! * **fan-out** ([`fanout`]): many distinct SMB peers in a short time (a verdict alone).
 //!
 //! * **format collapse** ([`format`]): a valid known format (text included) became no known
@@ -85,6 +87,7 @@ pub(crate) mod format;
 pub(crate) mod funnel;
 pub(crate) mod note;
 pub(crate) mod partial;
+pub(crate) mod restarts;
 pub(crate) mod wiped;
 
 use crate::engine::Engine;
@@ -157,7 +160,10 @@ impl Engine {
                 e.damage.push_back(rec.clone());
             }
         }
-        self.evaluate(chain, culprit, None)
+        if let Some(v) = self.evaluate(chain, culprit, None) {
+            return Some(v);
+        }
+        self.restart_damage(chain, culprit, &rec)
     }
 }
 

@@ -1,0 +1,97 @@
+//! Slow attackers across process restarts.
+//!
+//! A process that damages one file per run and is started anew for each run adds up at
+//! its parent when the parent is part of the lineage (a script, a shell: see
+//! [`crate::lineage`]'s chains; exited members keep their evidence for the window). When
+//! the parent is a *boundary* (cron, systemd, sshd, smbd's parent) each run is a lineage
+//! of its own, so the runs are also counted together by **program identity**: the
+//! boundary parent, the executable and the user id of the lineage root. When the runs of
+//! one identity damage [`crate::Config::damage_threshold`] distinct files within the
+//! window, the running instance is convicted (the earlier runs have exited: only their
+//! files can be restored). What cannot be done: runs started by different boundaries
+//! (cron one hour, a systemd timer the next), or by a program that changes its executable
+//! path or user each run, are not linked; runs further apart than the window are not
+//! linked either.
+
+use crate::engine::Engine;
+use crate::event::ProcId;
+use crate::evidence::DamageRec;
+use crate::hash::path_hash;
+use crate::verdict::Verdict;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Program identities tracked at most.
+pub(crate) const MAX_GROUPS: usize = 4096;
+/// Damaged files remembered per identity.
+pub(crate) const MAX_GROUP_DAMAGE: usize = 64;
+
+impl Engine {
+    /// The program identity of the lineage whose root is `top`, when its parent is a
+    /// boundary process.
+    fn restart_key(&self, top: ProcId) -> Option<u64> {
+        let info = self.procs.get(&top)?.info.as_ref()?;
+        let pp = info.parent?;
+        let parent = self.procs.get(&pp)?;
+        if !parent.boundary() {
+            return None;
+        }
+        let id = format!("{}:{}:{}:{}", pp.pid, pp.start, info.uid, info.exe);
+        Some(path_hash(&id))
+    }
+
+    /// Count `rec` for the program identity of `chain`'s root; convict the root when the
+    /// identity's runs crossed the threshold.
+    pub(crate) fn restart_damage(
+        &mut self,
+        chain: &[ProcId],
+        culprit: ProcId,
+        rec: &Arc<DamageRec>,
+    ) -> Option<Verdict> {
+        let top = *chain.last()?;
+        let key = self.restart_key(top)?;
+        let (now, window) = (self.now, self.cfg.window_ns);
+        if self.groups.len() >= MAX_GROUPS && !self.groups.contains_key(&key) {
+            self.groups.retain(|_, g| {
+                g.back()
+                    .is_some_and(|d| now.saturating_sub(d.time) <= window)
+            });
+            if self.groups.len() >= MAX_GROUPS {
+                self.groups.clear();
+            }
+        }
+        let g = self.groups.entry(key).or_insert_with(VecDeque::new);
+        while g
+            .front()
+            .is_some_and(|d| now.saturating_sub(d.time) > window)
+        {
+            g.pop_front();
+        }
+        if !g.iter().any(|d| d.file == rec.file) {
+            if g.len() >= MAX_GROUP_DAMAGE {
+                g.pop_front();
+            }
+            g.push_back(rec.clone());
+        }
+        if g.len() < self.cfg.damage_threshold.max(1) {
+            return None;
+        }
+        let recs: Vec<Arc<DamageRec>> = self.groups.remove(&key)?.into_iter().collect();
+        let mut v = self.convict(top, culprit, false);
+        for d in recs {
+            if !v.files_damaged.contains(&d.path) {
+                v.files_damaged.push(d.path.clone());
+            }
+            v.first_damage = v.first_damage.min(d.time);
+            for i in crate::verdict::Indicator::from_bits(d.indicators) {
+                if !v.indicators.contains(&i) {
+                    v.indicators.push(i);
+                }
+            }
+        }
+        v.indicators.sort_unstable();
+        v.damage_count = v.files_damaged.len();
+        v.score = v.score.max(v.damage_count as u32 * 10);
+        Some(v)
+    }
+}
