@@ -39,7 +39,8 @@ pub struct ClientOptions {
     pub name: String,
     /// Heartbeat period (actions arrive with the heartbeat's answer).
     pub heartbeat_every: Duration,
-    /// Pause after a failed delivery before trying again.
+    /// Pause after a failed delivery before trying again (doubling on each further
+    /// failure, up to 32 times this and at most a minute).
     pub retry_every: Duration,
     /// Timeout of one request.
     pub timeout: Duration,
@@ -573,6 +574,7 @@ impl Worker {
     fn run(mut self) {
         let mut next_hb = Instant::now();
         let mut backoff_until = Instant::now();
+        let mut failures: u32 = 0;
         loop {
             let stopping = self.shared.stop.load(Ordering::SeqCst);
             if stopping {
@@ -580,21 +582,39 @@ impl Worker {
                 return;
             }
             if Instant::now() >= backoff_until {
-                let r = self.cycle(&mut next_hb, stopping);
-                if let Err(e) = r {
-                    tracing::warn!("console: {e}");
-                    if matches!(e, ConsoleError::Connection(_)) {
-                        // a fresh TLS session next time (the console may have restarted)
-                        self.http = None;
+                match self.cycle(&mut next_hb, stopping) {
+                    Ok(()) => failures = 0,
+                    Err(e) => {
+                        tracing::warn!("console: {e}");
+                        if matches!(e, ConsoleError::Connection(_)) {
+                            // a fresh TLS session next time (the console may have restarted)
+                            self.http = None;
+                        }
+                        // retry_every, doubling up to 32x, at most a minute
+                        let d = self.opts.retry_every * 2u32.pow(failures.min(5));
+                        backoff_until = Instant::now() + d.min(Duration::from_secs(60));
+                        failures += 1;
                     }
-                    backoff_until = Instant::now() + self.opts.retry_every;
                 }
             }
-            let wait = next_hb
-                .min(backoff_until.max(Instant::now() + Duration::from_millis(5)))
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(5));
-            let _ = self.rx.recv_timeout(wait);
+            // sleep until the next heartbeat, or the end of a back-off, or a new event
+            let now = Instant::now();
+            let until = if backoff_until > now {
+                backoff_until
+            } else {
+                next_hb
+            };
+            let wait = until
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1));
+            if self.rx.recv_timeout(wait).is_ok() {
+                while self.rx.try_recv().is_ok() {}
+                if backoff_until > Instant::now() {
+                    // a new event during a back-off waits for its end: never hammer a
+                    // console that is down
+                    continue;
+                }
+            }
         }
     }
 
