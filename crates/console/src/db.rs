@@ -157,6 +157,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX incidents_newest ON incidents (detected_at, num)",
     // 4: enrollment looks names up
     "CREATE INDEX hosts_name ON hosts (name)",
+    // 5: counting recent failed logins per name
+    "CREATE INDEX audit_actor ON audit (actor, action, at)",
 ];
 
 impl Db {

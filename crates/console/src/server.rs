@@ -61,6 +61,8 @@ pub(crate) struct App {
     agents: std::sync::Mutex<std::collections::HashMap<String, AgentIdent>>,
     /// Hosts that may have actions waiting (so a heartbeat costs one statement otherwise).
     pending: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Enrollments one at a time (choosing a free name, then taking it, is one step).
+    enrolling: tokio::sync::Mutex<()>,
 }
 
 /// Who an agent request comes from.
@@ -239,6 +241,7 @@ async fn prepare(
         silent_after_ms: opts.silent_after.as_millis() as i64,
         agents: Default::default(),
         pending: std::sync::Mutex::new(pending),
+        enrolling: tokio::sync::Mutex::new(()),
     });
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -469,6 +472,7 @@ async fn enroll(State(app): State<Arc<App>>, body: Bytes) -> ApiResult<Json<Enro
     let host_id = format!("h-{}", crate::random_hex(8));
     let (cert_pem, fp) = app.ca.issue_client(&host_id, &public_key)?;
     // two agents with one name (two state dirs on one machine): the second is "name (2)"
+    let _one_at_a_time = app.enrolling.lock().await;
     let mut name = req.name.clone();
     let mut n = 2;
     while app.db.name_taken(&name).await? {
@@ -1236,6 +1240,11 @@ async fn ui_audit(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     }
 }
 
+/// Failed sign-ins per name within [`LOGIN_WINDOW_MS`] before further tries are refused.
+const MAX_FAILED_LOGINS: i64 = 5;
+/// The window for counting failed sign-ins (15 minutes).
+const LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
+
 fn login_page(error: Option<&str>) -> Response {
     let csrf = crate::random_hex(16);
     let mut r = Html(ui::login(&csrf, error)).into_response();
@@ -1274,6 +1283,34 @@ async fn ui_login(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) 
             .audit(&f.user, "login", "ui", "CSRF check failed", false)
             .await;
         return login_page(Some("The sign-in form expired; try again."));
+    }
+    // too many failures for this name lately: refuse without checking (token sign-in, with
+    // an empty name, is not limited: a 192-bit token cannot be guessed, and a lock there
+    // would let anyone lock everyone out)
+    let since = store::now_ms() - LOGIN_WINDOW_MS;
+    let failed = if f.user.is_empty() {
+        Ok(0)
+    } else {
+        app.db.failed_logins(&f.user, since).await
+    };
+    match failed {
+        Ok(n) if n >= MAX_FAILED_LOGINS => {
+            let _ = app
+                .db
+                .audit(
+                    &f.user,
+                    "login",
+                    "ui",
+                    "refused: too many failures, locked for 15 minutes",
+                    false,
+                )
+                .await;
+            return login_page(Some(
+                "Too many failed sign-ins for this name: wait 15 minutes, or ask an admin.",
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return ApiError::from(e).into_response(),
     }
     // user + password, or an empty user and an API token as the password
     let who = if f.user.is_empty() {

@@ -242,6 +242,17 @@ impl Db {
             .and_then(|r| Role::parse(&r.text(1)).map(|role| (r.text(0), role))))
     }
 
+    /// Failed logins for this name since `since_ms`.
+    pub async fn failed_logins(&self, user: &str, since_ms: i64) -> Result<i64, ConsoleError> {
+        let rows = self
+            .query(
+                "SELECT COUNT(*) FROM audit WHERE action = 'login' AND ok = 0 AND actor = $1 AND at > $2",
+                vec![user.into(), since_ms.into()],
+            )
+            .await?;
+        Ok(rows.first().map(|r| r.int(0)).unwrap_or(0))
+    }
+
     pub async fn create_session(
         &self,
         id_hash: &str,
@@ -249,6 +260,11 @@ impl Db {
         csrf: &str,
         expires_at: i64,
     ) -> Result<(), ConsoleError> {
+        self.exec(
+            "DELETE FROM sessions WHERE expires_at < $1",
+            vec![now_ms().into()],
+        )
+        .await?;
         self.exec(
             "INSERT INTO sessions (id_hash, user_name, csrf, expires_at) VALUES ($1, $2, $3, $4)",
             vec![id_hash.into(), user.into(), csrf.into(), expires_at.into()],

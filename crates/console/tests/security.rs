@@ -675,3 +675,25 @@ fn enrollment_needs_proof_of_the_agents_own_key() {
         "the token is used up"
     );
 }
+
+#[test]
+fn repeated_failed_sign_ins_lock_the_name_for_a_while() {
+    let console = Console::start(Backend::Sqlite);
+    console.admin().user("vera", "viewer", "viewer password 1");
+    let mut b = Browser::new(&console);
+    for _ in 0..5 {
+        let (_, page, _) = b.login("vera", "not the password");
+        assert!(page.contains("Wrong user name"), "{page}");
+    }
+    let (c, page, _) = b.login("vera", "viewer password 1");
+    assert_eq!(c, 200, "the right password is refused while locked");
+    assert!(page.contains("Too many failed sign-ins"), "{page}");
+    // token sign-in and other names are not affected
+    let (c, loc, _) = Browser::new(&console).login("", &console.admin_token);
+    assert_eq!((c, loc.as_str()), (303, "/"));
+    let audit = console.admin().ok("/api/v1/audit");
+    assert!(audit.as_array().unwrap().iter().any(|r| r["detail"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("refused: too many failures")));
+}
