@@ -112,7 +112,7 @@ pub struct Engine {
     pub(crate) stats: EngineStats,
     /// Damage by program identity for lineages under a boundary parent (slow attackers
     /// restarted by cron or systemd; see `rules/restarts.rs`).
-    pub(crate) groups: Map<u64, VecDeque<std::sync::Arc<crate::evidence::DamageRec>>>,
+    pub(crate) groups: Map<u64, VecDeque<(std::sync::Arc<crate::evidence::DamageRec>, ProcId)>>,
 }
 
 impl Engine {

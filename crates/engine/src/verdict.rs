@@ -175,6 +175,12 @@ impl Engine {
         let now = self.now;
         let window = self.cfg.window_ns;
         let members = self.members(root);
+        // The convicted lineage's damage no longer counts for its program identity.
+        if let Some(top) = self.chain_inner(root, false).last().copied() {
+            if let Some(key) = self.restart_key(top) {
+                self.groups.remove(&key);
+            }
+        }
         let files_created = self.files_created_by(root);
         let fanout = self.cfg.fanout_threshold;
         let node = self.node(root);

@@ -7,7 +7,9 @@
 //! of its own, so the runs are also counted together by **program identity**: the
 //! boundary parent, the executable and the user id of the lineage root. When the runs of
 //! one identity damage [`crate::Config::damage_threshold`] distinct files within the
-//! window, the running instance is convicted (the earlier runs have exited: only their
+//! window, counting only runs that have exited and the running one (concurrent sessions,
+//! such as two ssh logins of one user, stay separate lineages), the running instance is
+//! convicted (the earlier runs have exited: only their
 //! files can be restored). What cannot be done: runs started by different boundaries
 //! (cron one hour, a systemd timer the next), or by a program that changes its executable
 //! path or user each run, are not linked; runs further apart than the window are not
@@ -18,7 +20,6 @@ use crate::event::ProcId;
 use crate::evidence::DamageRec;
 use crate::hash::path_hash;
 use crate::verdict::Verdict;
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// Program identities tracked at most.
@@ -29,7 +30,7 @@ pub(crate) const MAX_GROUP_DAMAGE: usize = 64;
 impl Engine {
     /// The program identity of the lineage whose root is `top`, when its parent is a
     /// boundary process.
-    fn restart_key(&self, top: ProcId) -> Option<u64> {
+    pub(crate) fn restart_key(&self, top: ProcId) -> Option<u64> {
         let info = self.procs.get(&top)?.info.as_ref()?;
         let pp = info.parent?;
         let parent = self.procs.get(&pp)?;
@@ -54,29 +55,39 @@ impl Engine {
         if self.groups.len() >= MAX_GROUPS && !self.groups.contains_key(&key) {
             self.groups.retain(|_, g| {
                 g.back()
-                    .is_some_and(|d| now.saturating_sub(d.time) <= window)
+                    .is_some_and(|(d, _)| now.saturating_sub(d.time) <= window)
             });
             if self.groups.len() >= MAX_GROUPS {
                 self.groups.clear();
             }
         }
-        let g = self.groups.entry(key).or_insert_with(VecDeque::new);
+        let g = self.groups.entry(key).or_default();
         while g
             .front()
-            .is_some_and(|d| now.saturating_sub(d.time) > window)
+            .is_some_and(|(d, _)| now.saturating_sub(d.time) > window)
         {
             g.pop_front();
         }
-        if !g.iter().any(|d| d.file == rec.file) {
+        if !g.iter().any(|(d, _)| d.file == rec.file) {
             if g.len() >= MAX_GROUP_DAMAGE {
                 g.pop_front();
             }
-            g.push_back(rec.clone());
+            g.push_back((rec.clone(), top));
         }
-        if g.len() < self.cfg.damage_threshold.max(1) {
+        // Only runs that have exited, and the running one, add up.
+        let procs = &self.procs;
+        let counts = |r: &ProcId| *r == top || procs.get(r).is_none_or(|n| !n.alive);
+        if g.iter().filter(|(_, r)| counts(r)).count() < self.cfg.damage_threshold.max(1) {
             return None;
         }
-        let recs: Vec<Arc<DamageRec>> = self.groups.remove(&key)?.into_iter().collect();
+        let g = self.groups.remove(&key)?;
+        let procs = &self.procs;
+        let counts = |r: &ProcId| *r == top || procs.get(r).is_none_or(|n| !n.alive);
+        let recs: Vec<Arc<DamageRec>> = g
+            .into_iter()
+            .filter(|(_, r)| counts(r))
+            .map(|(d, _)| d)
+            .collect();
         let mut v = self.convict(top, culprit, false);
         for d in recs {
             if !v.files_damaged.contains(&d.path) {
