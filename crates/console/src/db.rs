@@ -168,6 +168,11 @@ impl Db {
         let conn = tokio::task::spawn_blocking(move || -> Result<_, ConsoleError> {
             let c = rusqlite::Connection::open(&path)
                 .map_err(|e| db_err(&format!("opening {}", path.display()), e))?;
+            // password and token hashes: owner only (SQLite gives its -wal/-shm files the
+            // same mode)
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| crate::io_err(&path, e))?;
             c.busy_timeout(std::time::Duration::from_secs(5))
                 .map_err(|e| db_err("sqlite busy timeout", e))?;
             c.execute_batch(

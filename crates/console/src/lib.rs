@@ -173,6 +173,11 @@ pub fn init_with_names(state_dir: &Path, names: &[String]) -> Result<InitOutput,
         .mode(0o700)
         .create(state_dir)
         .map_err(|e| io_err(state_dir, e))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| io_err(state_dir, e))?;
+    }
     let ca_path = state_dir.join(pki::CA_CERT);
     if ca_path.exists() {
         return Err(ConsoleError::State(format!(
@@ -294,6 +299,11 @@ mod tests {
         ] {
             assert!(check_enroll_token(bad).is_err(), "{bad}");
         }
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(d.path()), 0o700);
+        assert_eq!(mode(&d.path().join("ca-key.pem")), 0o600);
+        assert_eq!(mode(&d.path().join("server-key.pem")), 0o600);
         // the token file holds only a hash of the secret
         let rec = std::fs::read_to_string(d.path().join("enroll").join(format!("{}.json", p.id)))
             .unwrap();
