@@ -105,29 +105,7 @@ fn rss_kib(pid: u32) -> (u64, u64) {
 }
 
 fn mtls(ca: &str, cert: &str, key: &str) -> ureq::Agent {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let certs: Vec<_> = rustls_pemfile::certs(&mut cert.as_bytes())
-        .map(|c| c.unwrap())
-        .collect();
-    let key = rustls_pemfile::private_key(&mut key.as_bytes())
-        .unwrap()
-        .unwrap();
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(certs, key)
-    .unwrap();
-    ureq::AgentBuilder::new()
-        .tls_config(Arc::new(cfg))
-        .timeout(Duration::from_secs(30))
-        .max_idle_connections_per_host(1)
-        .build()
+    common::tls_agent(ca, Some((cert, key)))
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -212,7 +190,8 @@ fn main() {
                                 .post(&format!("{base}/enroll/v1"))
                                 .send_json(req)
                                 .expect("enroll")
-                                .into_json()
+                                .body_mut()
+                                .read_json()
                                 .unwrap();
                             Sim {
                                 http: mtls(&ca, &r.cert_pem, &key_pem),
@@ -281,10 +260,14 @@ fn main() {
                         }
                         if sim.next_hb <= now {
                             sim.next_hb += interval;
-                            let r = sim.http.post(&format!("{base}/agent/v1/heartbeat")).set("Content-Type", "application/json").send_bytes(&hb_body);
+                            let r = sim.http.post(&format!("{base}/agent/v1/heartbeat")).header("Content-Type", "application/json").send(&hb_body[..]);
                             match r {
-                                Ok(_) => {
+                                Ok(r) if r.status().is_success() => {
                                     hbs.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Ok(r) => {
+                                    errors.fetch_add(1, Ordering::Relaxed);
+                                    first_err.lock().unwrap().get_or_insert(format!("HTTP {}", r.status()));
                                 }
                                 Err(e) => {
                                     errors.fetch_add(1, Ordering::Relaxed);
@@ -307,8 +290,12 @@ fn main() {
                         );
                         let body = json!([{"seq": sim.seq, "at": chrono::Utc::now(), "event": ward_model::AgentEvent::Incident(inc)}]);
                         match sim.http.post(&format!("{base}/agent/v1/events")).send_json(body) {
-                            Ok(_) => {
+                            Ok(r) if r.status().is_success() => {
                                 incs.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(r) => {
+                                errors.fetch_add(1, Ordering::Relaxed);
+                                first_err.lock().unwrap().get_or_insert(format!("HTTP {}", r.status()));
                             }
                             Err(e) => {
                                 errors.fetch_add(1, Ordering::Relaxed);

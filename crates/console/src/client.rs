@@ -12,6 +12,7 @@
 //! recognised by the console and not stored twice. Nothing is lost while the console is
 //! unreachable (or the agent restarts), nothing is duplicated, order is kept.
 
+use crate::http::{self, Trust};
 use crate::protocol::*;
 use crate::{io_err, ConsoleError};
 use std::collections::BTreeMap;
@@ -184,73 +185,6 @@ fn conn_err(what: &str, e: impl std::fmt::Display) -> ConsoleError {
     ConsoleError::Connection(format!("{what}: {e}"))
 }
 
-/// Accepts any server certificate: used only to fetch the CA, which is then checked
-/// against the fingerprint in the token before anything secret is sent.
-#[derive(Debug)]
-struct FetchCaOnly(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for FetchCaOnly {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &rustls::pki_types::CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &rustls::pki_types::CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn agent_with(cfg: rustls::ClientConfig, timeout: Duration) -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .tls_config(Arc::new(cfg))
-        .timeout(timeout)
-        .build()
-}
-
-fn roots(ca_pem: &str) -> Result<rustls::RootCertStore, ConsoleError> {
-    let mut r = rustls::RootCertStore::empty();
-    for c in crate::pki::certs_from_pem(ca_pem)? {
-        r.add(c)
-            .map_err(|e| ConsoleError::Pki(format!("the console CA is unusable: {e}")))?;
-    }
-    Ok(r)
-}
-
-fn status_err(what: &str, e: ureq::Error) -> ConsoleError {
-    match e {
-        ureq::Error::Status(code, r) => {
-            let body = r.into_string().unwrap_or_default();
-            let msg = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_string))
-                .unwrap_or(body);
-            ConsoleError::Connection(format!("{what}: HTTP {code}: {msg}"))
-        }
-        other => conn_err(what, other),
-    }
-}
-
 /// Build the mutual-TLS HTTP agent from the enrolled identity, if any.
 fn identity_agent(
     state_dir: &Path,
@@ -264,16 +198,7 @@ fn identity_agent(
     ) else {
         return Ok(None);
     };
-    let cfg = rustls::ClientConfig::builder_with_provider(crate::pki::provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ConsoleError::Pki(e.to_string()))?
-        .with_root_certificates(roots(&ca)?)
-        .with_client_auth_cert(
-            crate::pki::certs_from_pem(&cert)?,
-            crate::pki::key_from_pem(&key)?,
-        )
-        .map_err(|e| ConsoleError::Pki(format!("the agent's client certificate: {e}")))?;
-    Ok(Some(agent_with(cfg, timeout)))
+    http::agent(Trust::Ca(&ca), Some((&cert, &key)), timeout).map(Some)
 }
 
 /// Make a key pair and the enrollment request for it; returns the request and the private
@@ -314,36 +239,22 @@ impl ConsoleClient {
     ) -> Result<String, ConsoleError> {
         let t = crate::parse_token(token)?;
         let url = url.trim_end_matches('/');
-        let fetch = rustls::ClientConfig::builder_with_provider(crate::pki::provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ConsoleError::Pki(e.to_string()))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(FetchCaOnly(crate::pki::provider())))
-            .with_no_client_auth();
-        let ca_pem = agent_with(fetch, Duration::from_secs(10))
-            .get(&format!("{url}/enroll/v1/ca"))
-            .call()
-            .map_err(|e| status_err(&format!("fetching the console CA from {url}"), e))?
-            .into_string()
-            .map_err(|e| conn_err("reading the console CA", e))?;
+        let fetch = http::agent(Trust::FetchCaOnly, None, Duration::from_secs(10))?;
+        let ca_pem = http::get_text(
+            &fetch,
+            &format!("{url}/enroll/v1/ca"),
+            &format!("fetching the console CA from {url}"),
+        )?;
         let ca = crate::pki::certs_from_pem(&ca_pem)?;
         if !ca.iter().any(|c| crate::pki::fingerprint(c) == t.ca_fp) {
             return Err(ConsoleError::Token(format!(
                 "the console at {url} does not have the CA this token names: wrong URL, or someone in between; not enrolling"
             )));
         }
-        let cfg = rustls::ClientConfig::builder_with_provider(crate::pki::provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ConsoleError::Pki(e.to_string()))?
-            .with_root_certificates(roots(&ca_pem)?)
-            .with_no_client_auth();
+        let verified = http::agent(Trust::Ca(&ca_pem), None, Duration::from_secs(20))?;
         let (req, key_pem) = enroll_request(token, name)?;
-        let resp: EnrollResponse = agent_with(cfg, Duration::from_secs(20))
-            .post(&format!("{url}/enroll/v1"))
-            .send_json(req)
-            .map_err(|e| status_err("enrolling", e))?
-            .into_json()
-            .map_err(|e| conn_err("reading the enrollment answer", e))?;
+        let resp: EnrollResponse =
+            http::post_json(&verified, &format!("{url}/enroll/v1"), &req, "enrolling")?;
         let d = cdir(state_dir);
         std::fs::create_dir_all(&d).map_err(|e| io_err(&d, e))?;
         crate::write_private(&d.join("ca.pem"), resp.ca_pem.as_bytes(), 0o644)?;
@@ -674,13 +585,7 @@ impl Worker {
                 continue;
             }
             let url = self.url("/agent/v1/events");
-            let r: EventsResponse = self
-                .http()?
-                .post(&url)
-                .send_json(&envs)
-                .map_err(|e| status_err("sending events", e))?
-                .into_json()
-                .map_err(|e| conn_err("reading the events answer", e))?;
+            let r: EventsResponse = http::post_json(self.http()?, &url, &envs, "sending events")?;
             // count first: whoever sees the spool empty also sees the count
             if let Ok(mut d) = self.shared.delivered.lock() {
                 *d += r.accepted as u64;
@@ -694,13 +599,7 @@ impl Worker {
     fn heartbeat(&mut self) -> Result<(), ConsoleError> {
         let hb = self.shared.status.get();
         let url = self.url("/agent/v1/heartbeat");
-        let r: HeartbeatResponse = self
-            .http()?
-            .post(&url)
-            .send_json(&hb)
-            .map_err(|e| status_err("heartbeat", e))?
-            .into_json()
-            .map_err(|e| conn_err("reading the heartbeat answer", e))?;
+        let r: HeartbeatResponse = http::post_json(self.http()?, &url, &hb, "heartbeat")?;
         for a in r.actions {
             if self.done.contains_key(&a.id) {
                 continue;
@@ -744,11 +643,14 @@ impl Worker {
                 continue;
             };
             let url = self.url(&format!("/agent/v1/actions/{id}"));
-            match self.http()?.post(&url).send_json(&res) {
-                Ok(_) | Err(ureq::Error::Status(404, _)) => {
-                    self.done.remove(&id);
-                }
-                Err(e) => return Err(status_err("confirming an action", e)),
+            let (code, text) = http::post_raw(self.http()?, &url, &res, "confirming an action")?;
+            // 404: the console no longer waits for it (confirmed before, or gone)
+            if (200..300).contains(&code) || code == 404 {
+                self.done.remove(&id);
+            } else {
+                return Err(ConsoleError::Connection(format!(
+                    "confirming action {id}: HTTP {code}: {text}"
+                )));
             }
         }
         Ok(())

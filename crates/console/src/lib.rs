@@ -31,6 +31,7 @@
 mod auth;
 mod client;
 mod db;
+mod http;
 mod pki;
 pub mod protocol;
 mod server;

@@ -20,9 +20,11 @@ impl Session {
     /// Start a session on a chromedriver at `base` (`http://127.0.0.1:PORT`) with these
     /// Chromium arguments; certificate errors are accepted (the console's own CA).
     pub fn new(base: &str, chrome_args: &[String]) -> Result<Session, ConsoleError> {
-        let http = ureq::AgentBuilder::new()
-            .timeout(std::time::Duration::from_secs(60))
-            .build();
+        let http = ureq::Agent::config_builder()
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "acceptInsecureCerts": true,
@@ -32,7 +34,8 @@ impl Session {
             .post(&format!("{base}/session"))
             .send_json(caps)
             .map_err(|x| e("new session", x))?
-            .into_json()
+            .body_mut()
+            .read_json()
             .map_err(|x| e("new session", x))?;
         let id = v["value"]["sessionId"]
             .as_str()
@@ -47,21 +50,23 @@ impl Session {
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, ConsoleError> {
         let url = format!("{}/session/{}{path}", self.base, self.id);
-        let r = match body {
-            Some(b) => self.http.request(method, &url).send_json(b),
-            None => self.http.request(method, &url).call(),
+        let r = match (method, body) {
+            ("POST", Some(b)) => self.http.post(&url).send_json(b),
+            ("DELETE", _) => self.http.delete(&url).call(),
+            _ => self.http.get(&url).call(),
         };
-        let r = match r {
-            Ok(r) => r,
-            Err(ureq::Error::Status(c, r)) => {
-                return Err(e(
-                    path,
-                    format!("HTTP {c}: {}", r.into_string().unwrap_or_default()),
-                ))
-            }
-            Err(x) => return Err(e(path, x)),
-        };
-        let v: Value = r.into_json().map_err(|x| e(path, x))?;
+        let mut r = r.map_err(|x| e(path, x))?;
+        let code = r.status().as_u16();
+        let text = r
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .map_err(|x| e(path, x))?;
+        if !(200..300).contains(&code) {
+            return Err(e(path, format!("HTTP {code}: {text}")));
+        }
+        let v: Value = serde_json::from_str(&text).map_err(|x| e(path, x))?;
         Ok(v["value"].clone())
     }
 

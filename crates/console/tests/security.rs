@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use serde_json::json;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 use ward_console::ConsoleClient;
 use ward_model::{AgentEvent, Client};
@@ -16,28 +15,7 @@ const W: Duration = Duration::from_secs(20);
 
 fn mtls(console_dir: &Path, cert_pem: &str, key_pem: &str) -> ureq::Agent {
     let ca = std::fs::read_to_string(console_dir.join("ca.pem")).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_bytes())
-        .map(|c| c.unwrap())
-        .collect();
-    let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-        .unwrap()
-        .unwrap();
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(certs, key)
-    .unwrap();
-    ureq::AgentBuilder::new()
-        .tls_config(Arc::new(cfg))
-        .timeout(Duration::from_secs(10))
-        .build()
+    tls_agent(&ca, Some((cert_pem, key_pem)))
 }
 
 /// The enrolled agent's own identity, as a raw HTTP client.
@@ -50,12 +28,10 @@ fn identity(console_dir: &Path, agent_state: &Path) -> ureq::Agent {
     )
 }
 
-fn status(r: Result<ureq::Response, ureq::Error>) -> Result<(u16, String), String> {
-    match r {
-        Ok(r) => Ok((r.status(), r.into_string().unwrap_or_default())),
-        Err(ureq::Error::Status(c, r)) => Ok((c, r.into_string().unwrap_or_default())),
-        Err(e) => Err(e.to_string()),
-    }
+fn status(
+    r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<(u16, String), String> {
+    read(r).map(|(c, _, b)| (c, b))
 }
 
 #[test]
@@ -210,8 +186,8 @@ fn malformed_oversized_and_replayed_agent_messages() {
     let post = |path: &str, body: &[u8]| {
         status(
             http.post(&format!("{}{path}", console.url()))
-                .set("Content-Type", "application/json")
-                .send_bytes(body),
+                .header("Content-Type", "application/json")
+                .send(body),
         )
         .unwrap()
     };
@@ -255,8 +231,8 @@ fn malformed_oversized_and_replayed_agent_messages() {
     // before the client has written everything: either way nothing is read or stored
     match status(
         http.post(&format!("{}/agent/v1/events", console.url()))
-            .set("Content-Type", "application/json")
-            .send_bytes(&big),
+            .header("Content-Type", "application/json")
+            .send(&big[..]),
     ) {
         Ok((c, _)) => assert_eq!(c, 413),
         Err(e) => assert!(e.contains("Broken pipe") || e.contains("reset"), "{e}"),
@@ -390,8 +366,12 @@ impl Browser {
             .collect::<Vec<_>>()
             .join("; ")
     }
-    fn keep(&mut self, r: &ureq::Response) -> Vec<String> {
-        let raw: Vec<String> = r.all("set-cookie").iter().map(|s| s.to_string()).collect();
+    fn keep(&mut self, h: &ureq::http::HeaderMap) -> Vec<String> {
+        let raw: Vec<String> = h
+            .get_all("set-cookie")
+            .iter()
+            .map(|s| s.to_str().unwrap().to_string())
+            .collect();
         for c in &raw {
             let kv = c.split(';').next().unwrap();
             let (k, v) = kv.split_once('=').unwrap();
@@ -406,33 +386,25 @@ impl Browser {
         let r = self
             .http
             .get(&format!("{}{path}", self.base))
-            .set("Cookie", &self.cookie_header())
+            .header("Cookie", &self.cookie_header())
             .call();
-        let r = match r {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{e}"),
-        };
-        self.keep(&r);
-        (r.status(), r.into_string().unwrap())
+        let (code, h, body) = read(r).unwrap();
+        self.keep(&h);
+        (code, body)
     }
     fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String, Vec<String>) {
         let r = self
             .http
             .post(&format!("{}{path}", self.base))
-            .set("Cookie", &self.cookie_header())
-            .send_form(form);
-        let r = match r {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{e}"),
-        };
-        let set = self.keep(&r);
-        let loc = r.header("location").unwrap_or("").to_string();
-        let code = r.status();
-        let mut body = r.into_string().unwrap();
+            .header("Cookie", &self.cookie_header())
+            .send_form(form.iter().copied());
+        let (code, h, mut body) = read(r).unwrap();
+        let set = self.keep(&h);
         if body.is_empty() {
-            body = loc;
+            body = h
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
         }
         (code, body, set)
     }

@@ -226,24 +226,57 @@ impl Console {
     }
 }
 
-pub fn ca_agent(state_dir: &Path) -> ureq::Agent {
-    let pem = std::fs::read_to_string(state_dir.join("ca.pem")).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
+/// An HTTPS client trusting `ca_pem`, optionally with a client identity (cert, key PEM).
+pub fn tls_agent(ca_pem: &str, identity: Option<(&str, &str)>) -> ureq::Agent {
+    use ureq::tls::{ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+    let certs = |pem: &str| -> Vec<ureq::tls::Certificate<'static>> {
+        ureq::tls::parse_pem(pem.as_bytes())
+            .filter_map(|i| match i.unwrap() {
+                PemItem::Certificate(c) => Some(c),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .root_certs(RootCerts::new_with_certs(&certs(ca_pem)));
+    if let Some((cert, key)) = identity {
+        tls = tls.client_cert(Some(ClientCert::new_with_certs(
+            &certs(cert),
+            PrivateKey::from_pem(key.as_bytes()).unwrap(),
+        )));
     }
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    ureq::AgentBuilder::new()
-        .tls_config(Arc::new(cfg))
-        .timeout(Duration::from_secs(20))
-        .redirects(0)
+    ureq::Agent::config_builder()
+        .tls_config(tls.build())
+        .timeout_global(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .max_redirects(0)
         .build()
+        .new_agent()
+}
+
+pub fn ca_agent(state_dir: &Path) -> ureq::Agent {
+    tls_agent(
+        &std::fs::read_to_string(state_dir.join("ca.pem")).unwrap(),
+        None,
+    )
+}
+
+/// Status, headers and body of an answer; Err for a transport failure.
+pub fn read(
+    r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<(u16, ureq::http::HeaderMap, String), String> {
+    let mut r = r.map_err(|e| e.to_string())?;
+    let code = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_string()
+        .map_err(|e| e.to_string())?;
+    Ok((code, headers, body))
 }
 
 /// The JSON API as a script would use it.
@@ -253,19 +286,9 @@ pub struct Api {
     pub token: String,
 }
 
-fn answer(r: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
-    match r {
-        Ok(r) => {
-            let code = r.status();
-            let s = r.into_string().unwrap_or_default();
-            (code, serde_json::from_str(&s).unwrap_or(Value::String(s)))
-        }
-        Err(ureq::Error::Status(code, r)) => {
-            let s = r.into_string().unwrap_or_default();
-            (code, serde_json::from_str(&s).unwrap_or(Value::String(s)))
-        }
-        Err(e) => panic!("request failed: {e}"),
-    }
+fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
+    let (code, _, s) = read(r).unwrap_or_else(|e| panic!("request failed: {e}"));
+    (code, serde_json::from_str(&s).unwrap_or(Value::String(s)))
 }
 
 impl Api {
@@ -280,7 +303,7 @@ impl Api {
         answer(
             self.http
                 .get(&format!("{}{path}", self.base))
-                .set("Authorization", &format!("Bearer {}", self.token))
+                .header("Authorization", &format!("Bearer {}", self.token))
                 .call(),
         )
     }
@@ -288,7 +311,7 @@ impl Api {
         answer(
             self.http
                 .post(&format!("{}{path}", self.base))
-                .set("Authorization", &format!("Bearer {}", self.token))
+                .header("Authorization", &format!("Bearer {}", self.token))
                 .send_json(body),
         )
     }
