@@ -19,7 +19,7 @@ use crate::stats::Histogram;
 /// Input bytes examined at most (a prefix this long is plenty to tell a stream from noise).
 pub const MAX_INPUT: usize = 8192;
 /// Output bytes produced at most.
-pub const MAX_OUTPUT: usize = 65_536;
+pub const MAX_OUTPUT: usize = 8192;
 /// Decoded bytes counted into [`Inflated::hist`].
 pub const HIST_BYTES: usize = 8192;
 
@@ -111,9 +111,15 @@ impl Bits<'_> {
 
 const MAXBITS: usize = 15;
 
+/// Bits resolved by the lookup table (longer codes take the canonical walk).
+const LUT_BITS: u32 = 9;
+
 struct Huffman {
     count: [u16; MAXBITS + 1],
     symbol: [u16; 288],
+    /// Bit-reversed code of up to [`LUT_BITS`] bits → symbol | length << 9 (0: not a
+    /// short code).
+    lut: [u16; 1 << LUT_BITS],
 }
 
 impl Huffman {
@@ -148,10 +154,63 @@ impl Huffman {
                 *o += 1;
             }
         }
+        // Canonical codes in (length, symbol) order, as the walk in `decode` assigns them.
+        self.lut = [0; 1 << LUT_BITS];
+        let mut code: u32 = 0;
+        let mut idx = 0usize;
+        for len in 1..=MAXBITS as u32 {
+            for _ in 0..self.count[len as usize] {
+                if len <= LUT_BITS {
+                    let sym = self.symbol.get(idx).copied().unwrap_or(0);
+                    let rev = code.reverse_bits() >> (32 - len);
+                    let mut f = rev as usize;
+                    while f < (1 << LUT_BITS) {
+                        self.lut[f] = sym | (len as u16) << 9;
+                        f += 1 << len;
+                    }
+                }
+                idx += 1;
+                code += 1;
+            }
+            code <<= 1;
+        }
         Some(left)
     }
 
     fn decode(&self, s: &mut Bits) -> Result<u16, Stop> {
+        // Fast path: with 15 bits at hand, walk the code lengths on a copy of them and
+        // consume once (same canonical decoding as below, without a call per bit).
+        if s.need(MAXBITS as u32).is_ok() {
+            let bits = s.buf;
+            let e = self.lut[(bits & ((1 << LUT_BITS) - 1)) as usize];
+            if e != 0 {
+                let len = (e >> 9) as u32;
+                s.buf >>= len;
+                s.cnt -= len;
+                return Ok(e & 0x1ff);
+            }
+            let mut code: i32 = 0;
+            let mut first: i32 = 0;
+            let mut index: i32 = 0;
+            for len in 1..=MAXBITS {
+                code |= ((bits >> (len - 1)) & 1) as i32;
+                let count = self.count[len] as i32;
+                if code - count < first {
+                    s.buf >>= len;
+                    s.cnt -= len as u32;
+                    return self
+                        .symbol
+                        .get((index + (code - first)) as usize)
+                        .copied()
+                        .ok_or(Stop::Bad);
+                }
+                index += count;
+                first += count;
+                first <<= 1;
+                code <<= 1;
+            }
+            return Err(Stop::Bad);
+        }
         let mut code: i32 = 0;
         let mut first: i32 = 0;
         let mut index: i32 = 0;
@@ -224,9 +283,13 @@ fn codes(s: &mut Bits, out: &mut Out, len: &Huffman, dist: &Huffman) -> Result<(
                 if back > out.buf.len() {
                     return Err(Stop::Bad);
                 }
-                for _ in 0..n {
-                    let b = out.buf[out.buf.len() - back];
-                    out.push(b)?;
+                if out.buf.len() + n > MAX_OUTPUT {
+                    return Err(Stop::Full);
+                }
+                let start = out.buf.len() - back;
+                for i in 0..n {
+                    let b = out.buf[start + i];
+                    out.buf.push(b);
                 }
             }
         }
@@ -322,6 +385,7 @@ fn new_huffman() -> Huffman {
     Huffman {
         count: [0; MAXBITS + 1],
         symbol: [0; 288],
+        lut: [0; 1 << LUT_BITS],
     }
 }
 
@@ -334,7 +398,9 @@ pub fn inflate_prefix(input: &[u8]) -> Inflated {
         buf: 0,
         cnt: 0,
     };
-    let mut out = Out { buf: Vec::new() };
+    let mut out = Out {
+        buf: Vec::with_capacity(4096),
+    };
     let mut h = (new_huffman(), new_huffman());
     let mut done = false;
     let res = loop {

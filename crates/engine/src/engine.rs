@@ -44,14 +44,19 @@
 //!
 //! # Known limits
 //!
-//! Files smaller than 64 bytes cannot be judged random. An encryptor that keeps the
-//! first 8 KiB intact is only caught by the block rule for text and by the funnel, decoy and
-//! naming rules. A fake compressed header (`1f 8b 08 ...` in front of ciphertext) passes as
-//! valid gzip. Data that flows through a pipe (`tar | openssl > x; rm -rf tree`) is not
-//! linked to the deletes (the reader is not the encrypting writer). An encryptor that
-//! reads all its victims before writing any output gets funnel credit only once its outputs
-//! reach half of its reads (in-place overwrites are judged immediately regardless).
-//! A ransomware writing a plain decoy output named after each victim evades the funnel.
+//! Files smaller than 64 bytes cannot be judged random. Only the sampled blocks are seen
+//! (the head, a middle block and the last 4 KiB): an encryptor that keeps the head intact
+//! and misses both other blocks (a stride that avoids them) is only caught through the
+//! format's end structure (zip, PDF, PNG), the funnel, decoy and naming rules. bzip2 and
+//! the LZMA chunks of xz are checked structurally, not decoded; raw deflate after an
+//! arbitrary header is recognised only at DICOM pixel data. One single-byte-XOR'd text is
+//! "substituted text" only when its four most frequent byte values all changed. A single
+//! container written from many files and followed by deletes is not damage (a backup and
+//! its clean-up); the second such cycle in one lineage is. An encryptor that reads all its
+//! victims before writing any output gets funnel credit only once its outputs reach half
+//! of its reads (in-place overwrites are judged immediately regardless). A ransomware
+//! writing a plain decoy output named after each victim evades the funnel. `Modify`
+//! samples of a file whose format does not validate yet are left to the close.
 
 pub use crate::config::Config;
 pub use crate::verdict::{Indicator, Verdict};

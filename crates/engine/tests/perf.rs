@@ -124,3 +124,63 @@ fn throughput() {
     assert!(st.processes_tracked <= 100_000 + 2);
     assert!(st.files_tracked <= 100_000 + 64);
 }
+
+/// Content events by kind of content (the verifying decoders cost more on some).
+/// `cargo test -p ward-engine --release --test perf -- --ignored --nocapture content_kinds`
+#[test]
+#[ignore]
+fn content_kinds() {
+    let kinds: Vec<(&str, Vec<u8>)> = vec![
+        ("text", text(1, 100_000)),
+        ("random", random(2, 100_000)),
+        ("gzip", gzip(&text(3, 300_000))),
+        ("docx", docx(4)),
+        ("png", png(5, 300, 200)),
+        ("dicom", dicom(6)),
+        ("base64", base64(&random(7, 60_000))),
+    ];
+    for (name, data) in kinds {
+        let s = sample_of(&data);
+        let mut e = Engine::new(Config::default());
+        let p = ProcId { pid: 7, start: 7 };
+        let m = 5_000u64;
+        let t0 = Instant::now();
+        for i in 0..m {
+            let k = FileKey { dev: 2, ino: i };
+            e.observe(&Event {
+                time: i,
+                proc: p,
+                op: Op::CloseWrite {
+                    file: k,
+                    path: format!("/c/f{i}"),
+                    sample: s.clone(),
+                },
+            });
+        }
+        let dt = t0.elapsed();
+        eprintln!(
+            "close_write {name:>7}: {:>8.0} events/s ({:.1} us each)",
+            m as f64 / dt.as_secs_f64(),
+            dt.as_secs_f64() * 1e6 / m as f64
+        );
+    }
+}
+
+/// The deflate decoder alone.
+#[test]
+#[ignore]
+fn inflate_speed() {
+    let g = gzip(&text(3, 300_000));
+    let m = 2000;
+    let t0 = Instant::now();
+    let mut n = 0;
+    for _ in 0..m {
+        n += ward_engine::decode::gzip_prefix(&g).map_or(0, |r| r.produced);
+    }
+    let dt = t0.elapsed();
+    eprintln!(
+        "gzip_prefix: {:.1} us per call, {} bytes out",
+        dt.as_secs_f64() * 1e6 / m as f64,
+        n / m
+    );
+}
