@@ -262,7 +262,9 @@ fn main() {
                             sim.next_hb += interval;
                             let r = sim.http.post(&format!("{base}/agent/v1/heartbeat")).header("Content-Type", "application/json").send(&hb_body[..]);
                             match r {
-                                Ok(r) if r.status().is_success() => {
+                                Ok(mut r) if r.status().is_success() => {
+                                    // read to the end: only then does the connection go back to the pool
+                                    let _ = r.body_mut().read_to_vec();
                                     hbs.fetch_add(1, Ordering::Relaxed);
                                 }
                                 Ok(r) => {
@@ -290,7 +292,9 @@ fn main() {
                         );
                         let body = json!([{"seq": sim.seq, "at": chrono::Utc::now(), "event": ward_model::AgentEvent::Incident(inc)}]);
                         match sim.http.post(&format!("{base}/agent/v1/events")).send_json(body) {
-                            Ok(r) if r.status().is_success() => {
+                            Ok(mut r) if r.status().is_success() => {
+                                    // read to the end: only then does the connection go back to the pool
+                                    let _ = r.body_mut().read_to_vec();
                                 incs.fetch_add(1, Ordering::Relaxed);
                             }
                             Ok(r) => {
