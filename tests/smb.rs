@@ -149,6 +149,11 @@ fn check_attack(mode: &str) {
     let h = honest.wait(Duration::from_secs(60)).unwrap();
     let hs = h.summary().expect("honest summary");
     assert_eq!(hs["failed"], 0, "honest client failed: {hs} {}", h.stderr);
+    eprintln!(
+        "MEASURED smb {mode}: files damaged {touched}, first damaging write -> cut-off {} ms \
+         (freeze {} ms), attacker reconnected: {}, honest ops {} failed {}",
+        inc["contain_ms"], inc["freeze_ms"], summary["reconnected"], hs["ops"], hs["failed"]
+    );
     // Exactly one incident, and `ward incidents` shows the block in force.
     assert_eq!(s.ward.of_type("incident").len(), 1, "{:?}", s.ward.events);
     let list = std::process::Command::new(WARD)
