@@ -198,7 +198,9 @@ impl Engine {
     }
 
     /// Does `p`'s lineage (it and its ancestors up to the boundary) show any evidence at
-    /// all: damage, indicators, encrypted outputs or deletes awaiting one, or a conviction?
+    /// all: damage, indicators, encrypted outputs (its own or, for an ancestor, of any
+    /// member of its subtree) or deletes awaiting one, a fan-out half-way to the threshold,
+    /// or a conviction?
     /// A suspicious lineage loses the trust that would spare it preservation.
     pub fn suspicious(&self, p: ProcId) -> bool {
         if self.is_convicted(p) {
@@ -212,7 +214,9 @@ impl Engine {
                     !e.damage.is_empty()
                         || !e.marks.is_empty()
                         || e.enc_outputs > 0
+                        || e.sub_outputs > 0
                         || !e.pending.is_empty()
+                        || !e.post_deletes.is_empty()
                         || (self.cfg.fanout_threshold > 0
                             && 2 * e.connects.len() >= self.cfg.fanout_threshold)
                 })

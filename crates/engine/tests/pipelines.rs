@@ -174,3 +174,23 @@ fn one_encrypted_backup_then_cleanup_is_quiet() {
     }
     sim.assert_no_verdict();
 }
+
+#[test]
+fn the_deleting_sibling_of_an_encryptor_is_suspicious() {
+    let mut sim = Sim::new();
+    let files: Vec<String> = departments(&mut sim, 1, 3).concat();
+    let sh = sim.login_shell();
+    let script = sim.spawn(sh, "/bin/sh");
+    let enc = sim.spawn(script, "/usr/bin/openssl");
+    let rm = sim.spawn(script, "/bin/rm");
+    assert!(!sim.eng.suspicious(rm));
+    sim.write_new(enc, "/srv/share/x.enc", openssl_enc(1, 5000));
+    assert!(
+        sim.eng.suspicious(rm),
+        "a member of the script wrote ciphertext"
+    );
+    let other = sim.login_shell();
+    let cat = sim.spawn(other, "/bin/cat");
+    sim.read(cat, &files[0]);
+    assert!(!sim.eng.suspicious(cat));
+}
