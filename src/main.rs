@@ -194,7 +194,12 @@ enum ConsoleCmd {
 }
 
 fn console(c: ConsoleCmd) -> Result<(), ExitError> {
-    let err = |e: ward_console::ConsoleError| ExitError::usage(e.to_string());
+    // Configuration, state and certificate problems are usage errors (2); losing the
+    // connection while running is a runtime failure (1).
+    let err = |e: ward_console::ConsoleError| match e {
+        ward_console::ConsoleError::Connection(_) => ExitError::runtime(e.to_string()),
+        _ => ExitError::usage(e.to_string()),
+    };
     match c {
         ConsoleCmd::Init { state_dir, json } => {
             let out = ward_console::init(&state_dir).map_err(err)?;
