@@ -282,6 +282,62 @@ impl AgentEvent {
     }
 }
 
+/// A syslog facility (RFC 5424 §6.2.1), as configured for the syslog output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum Facility {
+    Kern,
+    User,
+    Mail,
+    #[default]
+    Daemon,
+    Auth,
+    Syslog,
+    Lpr,
+    News,
+    Uucp,
+    Cron,
+    Authpriv,
+    Ftp,
+    Local0,
+    Local1,
+    Local2,
+    Local3,
+    Local4,
+    Local5,
+    Local6,
+    Local7,
+}
+
+impl Facility {
+    /// The RFC 5424 facility number (kern = 0 ... local7 = 23).
+    pub fn code(self) -> u8 {
+        match self {
+            Facility::Kern => 0,
+            Facility::User => 1,
+            Facility::Mail => 2,
+            Facility::Daemon => 3,
+            Facility::Auth => 4,
+            Facility::Syslog => 5,
+            Facility::Lpr => 6,
+            Facility::News => 7,
+            Facility::Uucp => 8,
+            Facility::Cron => 9,
+            Facility::Authpriv => 10,
+            Facility::Ftp => 11,
+            Facility::Local0 => 16,
+            Facility::Local1 => 17,
+            Facility::Local2 => 18,
+            Facility::Local3 => 19,
+            Facility::Local4 => 20,
+            Facility::Local5 => 21,
+            Facility::Local6 => 22,
+            Facility::Local7 => 23,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,61 +42,8 @@ pub enum SyslogTransport {
     Unix,
 }
 
-/// Syslog facilities (RFC 5424 §6.2.1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[allow(missing_docs)]
-pub enum Facility {
-    Kern,
-    User,
-    Mail,
-    #[default]
-    Daemon,
-    Auth,
-    Syslog,
-    Lpr,
-    News,
-    Uucp,
-    Cron,
-    Authpriv,
-    Ftp,
-    Local0,
-    Local1,
-    Local2,
-    Local3,
-    Local4,
-    Local5,
-    Local6,
-    Local7,
-}
-
-impl Facility {
-    /// The facility's code.
-    pub fn code(self) -> u8 {
-        match self {
-            Facility::Kern => 0,
-            Facility::User => 1,
-            Facility::Mail => 2,
-            Facility::Daemon => 3,
-            Facility::Auth => 4,
-            Facility::Syslog => 5,
-            Facility::Lpr => 6,
-            Facility::News => 7,
-            Facility::Uucp => 8,
-            Facility::Cron => 9,
-            Facility::Authpriv => 10,
-            Facility::Ftp => 11,
-            Facility::Local0 => 16,
-            Facility::Local1 => 17,
-            Facility::Local2 => 18,
-            Facility::Local3 => 19,
-            Facility::Local4 => 20,
-            Facility::Local5 => 21,
-            Facility::Local6 => 22,
-            Facility::Local7 => 23,
-        }
-    }
-}
+/// Syslog facilities (RFC 5424 §6.2.1): one definition, in the model.
+pub use ward_model::Facility;
 
 fn default_unix() -> String {
     "/dev/log".into()
