@@ -149,6 +149,10 @@ fn worm_sweep_is_contained_before_20_addresses() {
         "the worm reached {reached} addresses: {lines:?}"
     );
     assert!(reached >= 9, "contained too early?: {lines:?}");
+    eprintln!(
+        "MEASURED worm: reached {reached} addresses before it was stopped; contain_ms {}",
+        inc["contain_ms"]
+    );
     assert!(lab.damaged().is_empty());
 }
 
