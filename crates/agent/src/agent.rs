@@ -104,6 +104,8 @@ pub struct Agent<S: EventSource> {
     pub(crate) cur_time: u64,
     /// Convicted lineage roots under alert-only paths: reported, never stopped or denied.
     pub(crate) alerted: Vec<ProcId>,
+    /// Losses already reported, per feed.
+    pub(crate) losses: HashMap<&'static str, u64>,
     /// Opens held while their file is preserved: job id → (request, since).
     pub(crate) pending: HashMap<u64, (PermRequest, Instant)>,
     pub(crate) next_job: u64,
@@ -197,6 +199,7 @@ impl<S: EventSource> Agent<S> {
             metrics: p.metrics,
             cur_time: 0,
             alerted: Vec::new(),
+            losses: HashMap::new(),
             pending: HashMap::new(),
             next_job: 0,
             preserved: HashMap::new(),
@@ -291,6 +294,7 @@ impl<S: EventSource> Agent<S> {
         if let Some(s) = self.source.as_mut() {
             s.tick();
         }
+        self.report_losses();
         self.release_old_held();
         self.uptime = uptime_secs();
         if let Some(v) = &self.vault {
@@ -299,6 +303,34 @@ impl<S: EventSource> Agent<S> {
             }
         }
         self.stats.ticks += 1;
+    }
+
+    /// Say it (event, metrics, log) when a feed lost events since the last tick.
+    fn report_losses(&mut self) {
+        let now: Vec<(&'static str, u64)> =
+            self.source.as_ref().map(|s| s.losses()).unwrap_or_default();
+        for (source, total) in now {
+            let before = self.losses.insert(source, total).unwrap_or(0);
+            if total > before {
+                let lost = total - before;
+                tracing::warn!(
+                    "{source}: {lost} event(s) lost ({total} since start): some activity was not seen"
+                );
+                if source == "fanotify" {
+                    for _ in 0..lost {
+                        self.metrics.queue_overflow();
+                    }
+                } else {
+                    self.metrics.events_lost(lost);
+                }
+                self.out
+                    .emit(ward_model::AgentEvent::EventsLost(ward_model::EventsLost {
+                        source: source.to_string(),
+                        lost,
+                        total,
+                    }));
+            }
+        }
     }
 
     /// Queue restores that did not finish before a restart.

@@ -27,6 +27,7 @@ struct FakeSource {
     events: VecDeque<Event>,
     answers: Answers,
     now: u64,
+    lost: u64,
 }
 
 impl EventSource for FakeSource {
@@ -65,6 +66,9 @@ impl EventSource for FakeSource {
     }
     fn is_protected_pid(&self, pid: u32) -> bool {
         pid <= 1
+    }
+    fn losses(&self) -> Vec<(&'static str, u64)> {
+        vec![("fanotify", self.lost)]
     }
 }
 
@@ -123,6 +127,7 @@ fn run_trace_with(name: &str, tune: impl FnOnce(&mut Config)) -> Run {
             events: trace.events.into(),
             answers: answers.clone(),
             now: 0,
+            lost: 0,
         },
         responders: vec![Box::new(recorder.clone())],
         engine: Engine::new(trace.config),
@@ -229,4 +234,48 @@ fn alert_only_paths_report_but_never_stop_or_deny() {
         r.answers.iter().all(|a| a.2),
         "an open was denied in alert mode"
     );
+}
+
+#[test]
+fn lost_events_are_reported_once_each() {
+    let collected = Collect::default();
+    let state = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default();
+    cfg.vault.enabled = false;
+    let mut agent = Agent::new(Parts {
+        source: FakeSource {
+            events: VecDeque::new(),
+            answers: Answers::default(),
+            now: 0,
+            lost: 2,
+        },
+        responders: vec![],
+        engine: Engine::new(Default::default()),
+        store: StoreWorker::start(ward_store::Store::open(state.path()).unwrap()),
+        out: Output::start(vec![Box::new(collected.clone())], None),
+        clock: Clock {
+            base: chrono::Utc::now(),
+        },
+        cfg,
+        vault: None,
+        recorder: None,
+        smb: None,
+        metrics: Arc::new(ward_outputs::Metrics::new()),
+    });
+    agent.tick();
+    agent.tick();
+    agent.source_mut().unwrap().lost = 5;
+    agent.tick();
+    agent.close_output();
+    let lost: Vec<(u64, u64)> = collected
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::EventsLost(l) => Some((l.lost, l.total)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lost, vec![(2, 2), (3, 5)]);
 }

@@ -494,7 +494,7 @@ impl Db {
                 )
                 .await?;
             }
-            AgentEvent::BlockLifted(_) => {}
+            AgentEvent::BlockLifted(_) | AgentEvent::EventsLost(_) => {}
         }
         Ok(())
     }

@@ -253,6 +253,18 @@ pub struct BlockLifted {
     pub reason: String,
 }
 
+/// `events-lost`: the kernel's event queue overflowed (or the process-event or connection
+/// feeds lost events): some file activity was not seen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsLost {
+    /// Which feed lost events (`fanotify`, `proc-connector`, `connect`).
+    pub source: String,
+    /// Losses reported since the previous `events-lost` of this feed.
+    pub lost: u64,
+    /// Losses since ward started.
+    pub total: u64,
+}
+
 /// Everything the agent reports, one variant per JSON line type.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -265,6 +277,8 @@ pub enum AgentEvent {
     Restored(Restored),
     /// A client block ended.
     BlockLifted(BlockLifted),
+    /// Events were lost.
+    EventsLost(EventsLost),
     /// ward is exiting.
     Stopped(Stopped),
 }
@@ -277,6 +291,7 @@ impl AgentEvent {
             AgentEvent::Incident(_) => "incident",
             AgentEvent::Restored(_) => "restored",
             AgentEvent::BlockLifted(_) => "block-lifted",
+            AgentEvent::EventsLost(_) => "events-lost",
             AgentEvent::Stopped(_) => "stopped",
         }
     }

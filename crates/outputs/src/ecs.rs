@@ -370,6 +370,24 @@ pub fn to_ecs(s: &Stamped, ctx: &EcsContext) -> Value {
             doc.insert("source".into(), Value::Object(source));
             doc.insert("ward".into(), json!({ "block": { "reason": b.reason } }));
         }
+        AgentEvent::EventsLost(l) => {
+            set(
+                &mut doc,
+                "event",
+                &["process"],
+                &["info"],
+                "events-lost",
+                "failure",
+                format!(
+                    "ward lost {} {} event(s) ({} since it started): some file activity was not seen",
+                    l.lost, l.source, l.total
+                ),
+            );
+            doc.insert(
+                "ward".into(),
+                json!({ "lost": { "source": l.source, "count": l.lost, "total": l.total } }),
+            );
+        }
         AgentEvent::Stopped(_) => {
             set(
                 &mut doc,

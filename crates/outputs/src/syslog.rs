@@ -151,6 +151,7 @@ fn severity(ev: &AgentEvent) -> u8 {
         AgentEvent::Restored(r) if r.files_lost > 0 => 4,
         AgentEvent::Ready(r) if !r.warnings.is_empty() => 4,
         AgentEvent::Ready(_) => 6,
+        AgentEvent::EventsLost(_) => 4,
         _ => 5,
     }
 }
@@ -175,6 +176,10 @@ fn sd_params(s: &Stamped) -> Vec<(&'static str, String)> {
         }
         AgentEvent::Ready(r) => p.push(("pid", r.pid.to_string())),
         AgentEvent::BlockLifted(b) => p.push(("client_ip", b.ip.clone())),
+        AgentEvent::EventsLost(l) => {
+            p.push(("source", l.source.clone()));
+            p.push(("lost", l.lost.to_string()));
+        }
         AgentEvent::Stopped(_) => p.push(("pid", std::process::id().to_string())),
     }
     p

@@ -94,6 +94,11 @@ pub fn all_events() -> Vec<AgentEvent> {
             ip: "10.0.0.5".into(),
             reason: "unblock".into(),
         }),
+        AgentEvent::EventsLost(ward_model::EventsLost {
+            source: "fanotify".into(),
+            lost: 1,
+            total: 3,
+        }),
         AgentEvent::Stopped(Stopped {}),
     ]
 }

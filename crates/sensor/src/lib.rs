@@ -174,6 +174,10 @@ pub trait EventSource {
     /// Refuse further outbound connections of `pid` where the source can (a worm being
     /// contained reaches no more hosts). Default: nothing.
     fn deny_network(&mut self, _pid: u32) {}
+    /// Events lost so far, per feed (cumulative counters): never silent.
+    fn losses(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 impl EventSource for Sensor {
@@ -197,6 +201,16 @@ impl EventSource for Sensor {
     }
     fn deny_network(&mut self, pid: u32) {
         self.deny_connects(pid)
+    }
+    fn losses(&self) -> Vec<(&'static str, u64)> {
+        let mut v = vec![
+            ("fanotify", self.stats.overflows),
+            ("proc-connector", self.stats.proc_events_lost),
+        ];
+        if let Some(c) = self.connect_stats() {
+            v.push(("connect", c.dropped));
+        }
+        v
     }
 }
 
