@@ -280,6 +280,24 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
         .as_ref()
         .map(|v| v.dirs.values().cloned().collect())
         .unwrap_or_default();
+    // Samba's share map, read now: once the marks exist, a child process ward waits for
+    // (testparm, nft, ...) could wait on ward's own permission events.
+    if smb.is_some() && !vault_dirs.is_empty() {
+        match cfg.samba_tools().share_configs() {
+            Ok(shares) => {
+                for x in ward_smb::exposures(&shares, &vault_dirs) {
+                    warnings.push(format!(
+                        "the vault {} can be reached through the Samba share [{}]: add `{}` \
+                         to that share in smb.conf",
+                        x.dir.display(),
+                        x.share,
+                        x.fix
+                    ));
+                }
+            }
+            Err(e) => tracing::debug!("cannot read Samba's shares: {e}"),
+        }
+    }
     let mut exclude = vec![state_dir.clone()];
     // `exclude` globs: their literal trees are left out by the sensor.
     exclude.extend(cfg.excludes().prefixes().iter().cloned());
@@ -342,22 +360,6 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
     }
     if vault.is_none() {
         warnings.push("vault not active: files damaged before containment are not restored".into());
-    }
-    if smb.is_some() && !vault_dirs.is_empty() {
-        match cfg.samba_tools().share_configs() {
-            Ok(shares) => {
-                for x in ward_smb::exposures(&shares, &vault_dirs) {
-                    warnings.push(format!(
-                        "the vault {} can be reached through the Samba share [{}]: add `{}` \
-                         to that share in smb.conf",
-                        x.dir.display(),
-                        x.share,
-                        x.fix
-                    ));
-                }
-            }
-            Err(e) => tracing::debug!("cannot read Samba's shares: {e}"),
-        }
     }
     for d in &vault_dirs {
         if let Some(p) = paths.iter().find(|p| d.starts_with(p)) {

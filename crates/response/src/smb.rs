@@ -95,30 +95,16 @@ impl Responder for SmbClientResponder {
         let Some(ip) = SmbClientResponder::ip(s) else {
             return Action::Exited;
         };
-        match &self.blocker {
-            Some(b) => {
-                let r = b.lock().map_err(|_| "blocker lock poisoned".to_string());
-                match r.and_then(|b| b.block(ip, self.ttl).map_err(|e| e.to_string())) {
-                    Ok(()) => {
-                        if let Ok(mut p) = self.placed.lock() {
-                            p.push(Placed { ip, ttl: self.ttl });
-                        }
-                    }
-                    Err(e) => tracing::error!(
-                        "could not block SMB client {ip}: {e}; it may reconnect and must be \
-                         blocked by hand (nft) until this is fixed"
-                    ),
-                }
+        // The address is blocked, and the session ended, by a thread of its own: they run
+        // programs (nft, smbcontrol) whose own file opens may wait on ward's permission
+        // events, which this (the agent's) thread answers. The client is frozen already.
+        if self.blocker.is_some() {
+            if let Ok(mut p) = self.placed.lock() {
+                p.push(Placed { ip, ttl: self.ttl });
             }
-            None => tracing::warn!(
-                "nftables is not available: SMB client {ip} is cut off but not blocked, and \
-                 may reconnect"
-            ),
         }
-        if !kill {
-            // Left frozen for forensics: its connection stays stalled, its address blocked.
-            return Action::ClientBlocked;
-        }
+        let blocker = self.blocker.clone();
+        let ttl = self.ttl;
         let tools = self.tools.clone();
         let attributor = Arc::clone(&self.attributor);
         let root = s.root.pid;
@@ -130,8 +116,28 @@ impl Responder for SmbClientResponder {
         // Ending the session talks to smbd (and waits for children to exit): not on the
         // thread that answers permission events.
         let spawned = std::thread::Builder::new()
-            .name("smb-end".into())
+            .name("smb-cut-off".into())
             .spawn(move || {
+                match &blocker {
+                    Some(b) => {
+                        let r = b.lock().map_err(|_| "blocker lock poisoned".to_string());
+                        if let Err(e) = r.and_then(|b| b.block(ip, ttl).map_err(|e| e.to_string()))
+                        {
+                            tracing::error!(
+                                "could not block SMB client {ip}: {e}; it may reconnect and must \
+                                 be blocked by hand (nft) until this is fixed"
+                            );
+                        }
+                    }
+                    None => tracing::warn!(
+                        "nftables is not available: SMB client {ip} is cut off but not blocked, \
+                         and may reconnect"
+                    ),
+                }
+                if !kill {
+                    // Left frozen for forensics: its connection stays stalled, address blocked.
+                    return;
+                }
                 // Samba's word on who the client is (user, share) while its session still
                 // exists: the incident is completed from the attributor's cache.
                 let _ = attributor.wait_complete(root, None, Duration::from_secs(1));
@@ -153,7 +159,7 @@ impl Responder for SmbClientResponder {
                 }
             });
         if let Err(e) = spawned {
-            tracing::error!("cannot end the sessions of SMB client {ip}: {e}");
+            tracing::error!("cannot block SMB client {ip} or end its sessions: {e}");
         }
         Action::ClientBlocked
     }
