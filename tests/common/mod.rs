@@ -90,3 +90,16 @@ impl Lab {
             .collect()
     }
 }
+
+impl Drop for Lab {
+    /// A ward these tests kill on purpose (SIGKILL, watchdog) cannot remove its nftables
+    /// table: remove the default one here (it never holds a block in these tests; the Samba
+    /// tests use tables of their own).
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", "ward"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
