@@ -57,15 +57,8 @@ impl Handler {
             ActionKind::LiftBlock { ip } => {
                 let addr: std::net::IpAddr =
                     ip.parse().map_err(|_| format!("{ip} is not an address"))?;
-                store()?
-                    .remove_block(&addr.to_string())
+                crate::report::lift_block(&self.state_dir, &self.nft_table, addr)
                     .map_err(|e| e.to_string())?;
-                if let Ok(b) = ward_smb::Blocker::attach(ward_smb::BlockerConfig {
-                    table: self.nft_table.clone(),
-                    ..Default::default()
-                }) {
-                    b.unblock(addr).map_err(|e| e.to_string())?;
-                }
                 Ok(format!("{addr} unblocked"))
             }
             ActionKind::KeepBlock { ip } => Ok(format!("{ip} stays blocked")),

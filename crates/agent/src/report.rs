@@ -130,14 +130,29 @@ pub fn unblock(state_dir: &Path, ip: &str, cfg: &crate::settings::Config) -> Res
             "ward unblock must run as root (it changes nftables rules): run it with sudo",
         ));
     }
+    let (recorded, lifted) = lift_block(state_dir, &cfg.smb.nft_table, addr)?;
+    match (recorded, lifted) {
+        (false, false) => println!("{addr} was not blocked."),
+        _ => println!("{addr} is no longer blocked; it can connect to Samba again."),
+    }
+    Ok(())
+}
+
+/// Lift the block of `addr`: forget it in the store (a restart does not put it back) and
+/// remove it from ward's nftables table `table` if one is in force (a running agent's).
+/// Returns (it was recorded, it was lifted in nftables). Used by `ward unblock` and by the
+/// console's lift-block action.
+pub fn lift_block(
+    state_dir: &Path,
+    table: &str,
+    addr: std::net::IpAddr,
+) -> Result<(bool, bool), ExitError> {
     let store = ward_store::Store::open(state_dir).map_err(|e| ExitError::usage(e.to_string()))?;
     let recorded = store
         .remove_block(&addr.to_string())
         .map_err(|e| ExitError::runtime(e.to_string()))?;
-    // Lift it in the running agent's table, if there is one (ward not running: nothing
-    // is in force to lift).
     let lifted = match ward_smb::Blocker::attach(ward_smb::BlockerConfig {
-        table: cfg.smb.nft_table.clone(),
+        table: table.to_string(),
         ..Default::default()
     }) {
         Ok(b) => {
@@ -151,9 +166,5 @@ pub fn unblock(state_dir: &Path, ip: &str, cfg: &crate::settings::Config) -> Res
             false
         }
     };
-    match (recorded, lifted) {
-        (false, false) => println!("{addr} was not blocked."),
-        _ => println!("{addr} is no longer blocked; it can connect to Samba again."),
-    }
-    Ok(())
+    Ok((recorded, lifted))
 }
