@@ -39,6 +39,42 @@ impl Style {
     }
 }
 
+/// The demos' share: a scratch ext4 filesystem (removed on drop) with the hospital corpus
+/// in `share/`, a state directory beside it, and the corpus's hashes before anything runs.
+pub(crate) struct DemoShare {
+    pub(crate) fs: ScratchFs,
+    pub(crate) share: std::path::PathBuf,
+    pub(crate) state: std::path::PathBuf,
+    pub(crate) files: usize,
+    pub(crate) before: std::collections::BTreeMap<String, String>,
+}
+
+impl DemoShare {
+    pub(crate) fn create() -> Result<DemoShare, ExitError> {
+        let fs = ScratchFs::create(FsKind::Ext4, 256).map_err(ExitError::runtime)?;
+        let share = fs.path().join("share");
+        let state = fs
+            .path()
+            .parent()
+            .expect("scratch has a parent")
+            .join("state");
+        let files = crate::init_corpus(&share, crate::DEFAULT_FILES, 2017)
+            .map_err(|e| ExitError::runtime(e.to_string()))?
+            .files
+            .len();
+        let before =
+            crate::manifest_hashes(&share).map_err(|e| ExitError::runtime(e.to_string()))?;
+        Ok(DemoShare {
+            fs,
+            share,
+            state,
+            files,
+            before,
+        })
+    }
+}
+
+/// Run `ward demo`.
 pub fn run() -> Result<(), ExitError> {
     let st = Style {
         on: std::io::stdout().is_terminal(),
@@ -52,20 +88,16 @@ pub fn run() -> Result<(), ExitError> {
     let step = |s: &str| println!("{} {s}", st.bold("==>"));
 
     step("Creating a scratch ext4 filesystem (256 MiB loop image; removed at the end)");
-    let fs = ScratchFs::create(FsKind::Ext4, 256).map_err(ExitError::runtime)?;
-    let share = fs.path().join("share");
-    let state = fs
-        .path()
-        .parent()
-        .expect("scratch has a parent")
-        .join("state");
-    let files = crate::init_corpus(&share, crate::DEFAULT_FILES, 2017)
-        .map_err(|e| ExitError::runtime(e.to_string()))?;
+    let DemoShare {
+        fs,
+        share,
+        state,
+        files,
+        before,
+    } = DemoShare::create()?;
     println!(
-        "    {} files: letters, rotas (CSV), referrals (DOCX/XLSX/PDF), CT/MR images (DICOM, PNG), a SQLite database, logs",
-        files.files.len()
+        "    {files} files: letters, rotas (CSV), referrals (DOCX/XLSX/PDF), CT/MR images (DICOM, PNG), a SQLite database, logs"
     );
-    let before = crate::manifest_hashes(&share).map_err(|e| ExitError::runtime(e.to_string()))?;
 
     step("Starting `ward protect` on it");
     let mut agent = Ward::start(

@@ -9,7 +9,6 @@
 //! the end, also on Ctrl-C.
 
 use crate::driver::Ward;
-use crate::scratchfs::{FsKind, ScratchFs};
 use std::time::Duration;
 use ward_agent::AgentError as ExitError;
 use ward_smblab::{Lab, LabOptions, ShareSpec};
@@ -33,18 +32,13 @@ pub fn run() -> Result<(), ExitError> {
     }
     let exe = std::env::current_exe().map_err(|e| ExitError::runtime(e.to_string()))?;
     step("Creating a scratch ext4 filesystem with a hospital-share corpus (removed at the end)");
-    let fs = ScratchFs::create(FsKind::Ext4, 256).map_err(ExitError::runtime)?;
-    let share = fs.path().join("share");
-    let state = fs
-        .path()
-        .parent()
-        .expect("scratch has a parent")
-        .join("state");
-    let files = crate::init_corpus(&share, crate::DEFAULT_FILES, 2017)
-        .map_err(|e| ExitError::runtime(e.to_string()))?
-        .files
-        .len();
-    let before = crate::manifest_hashes(&share).map_err(|e| ExitError::runtime(e.to_string()))?;
+    let crate::demo::DemoShare {
+        fs,
+        share,
+        state,
+        files,
+        before,
+    } = crate::demo::DemoShare::create()?;
     println!("    {files} files in {}", share.display());
 
     step("Starting Samba (share \\\\server\\data) and two client namespaces");
