@@ -454,6 +454,7 @@ impl Engine {
                     e.random_fps.pop_front();
                 }
                 e.random_fps.push_back(prof.fingerprint());
+                e.random_reads = e.random_reads.saturating_add(1);
             } else {
                 e.plain_reads = e.plain_reads.saturating_add(1);
                 // The lineage reads too (pipelines: one member reads, another encrypts).
@@ -586,9 +587,23 @@ impl Engine {
                 e.explain(newp.fingerprint());
                 // `dir/a.b.gz` explains deletes of `dir/a.b` and `dir/a`.
                 let name_start = path.len() - file_name(path).len();
+                let mut stems = Vec::new();
                 for (i, c) in path.char_indices().skip(name_start + 1) {
                     if c == '.' {
-                        e.explain(path_hash(&path[..i]));
+                        let h = path_hash(&path[..i]);
+                        e.explain(h);
+                        stems.push(h);
+                    }
+                }
+                // ... also when the delete was seen first (the sensor reads its groups in
+                // turn: `gzip`'s unlink of the original often arrives before the
+                // close-write of its `.gz`): it no longer waits for an encrypted output.
+                if !stems.is_empty() {
+                    let explained =
+                        |pd: &crate::evidence::Pending| !stems.contains(&path_hash(&pd.path));
+                    e.pending.retain(explained);
+                    for n in self.chain(p) {
+                        self.ev(n).post_deletes.retain(explained);
                     }
                 }
             }

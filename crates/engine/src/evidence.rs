@@ -62,6 +62,10 @@ pub(crate) struct Evidence {
     pub(crate) copied_outputs: u32,
     /// Fingerprints of the encrypted-looking files this process read (most recent 64).
     pub(crate) random_fps: VecDeque<u64>,
+    /// Encrypted-looking files this process read (all of them: `random_fps` keeps only the
+    /// most recent, and a `gzip -r` over a tree with hundreds of random files wraps every
+    /// one of them).
+    pub(crate) random_reads: u32,
     /// Encrypted-looking outputs that are compressed containers of ciphertext, counted as
     /// copies of encrypted-looking inputs (at most one per such input).
     pub(crate) wrapped_outputs: u32,
@@ -130,6 +134,7 @@ impl Evidence {
             self.enc_outputs = 0;
             self.copied_outputs = 0;
             self.random_fps.clear();
+            self.random_reads = 0;
             self.wrapped_outputs = 0;
             self.plain_reads = 0;
             self.funnel_used = 0;

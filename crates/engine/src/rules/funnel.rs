@@ -172,8 +172,7 @@ impl Engine {
         // encrypted-looking input.
         let e = self.ev(p);
         let wrapped = prof.format.kind.is_stream() && !prof.format.valid;
-        let copy = e.random_fps.contains(&fp)
-            || (wrapped && (e.wrapped_outputs as usize) < e.random_fps.len());
+        let copy = e.random_fps.contains(&fp) || (wrapped && e.wrapped_outputs < e.random_reads);
         if wrapped && copy {
             e.wrapped_outputs = e.wrapped_outputs.saturating_add(1);
         }
