@@ -124,6 +124,7 @@
 
 mod fileio;
 mod index;
+pub mod reserve;
 mod restore;
 #[cfg(test)]
 mod tests;
@@ -135,6 +136,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub use reserve::ReserveStatus;
 pub use restore::{Action, ActionKind};
 pub use vault::Vault;
 
@@ -151,6 +153,10 @@ pub struct Limits {
     /// To make room, only entries older than this (and whose owners have exited) are
     /// evicted: the engine may still be judging a lineage that just exited. Default 10 min.
     pub grace: Duration,
+    /// Space set aside on the filesystem and given up when a copy or a restore finds it
+    /// full (see [`reserve`]), in bytes, at most 5 % of the filesystem. 0 (the default
+    /// here) = no reserve.
+    pub reserve_bytes: u64,
 }
 
 impl Default for Limits {
@@ -160,6 +166,7 @@ impl Default for Limits {
             retention: Duration::from_secs(24 * 3600),
             max_file_bytes: 1 << 30,
             grace: Duration::from_secs(600),
+            reserve_bytes: 0,
         }
     }
 }
@@ -411,6 +418,21 @@ pub enum VaultError {
 }
 
 impl VaultError {
+    /// Did this fail because the filesystem (or the quota) is full?
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            VaultError::NoSpace { .. } => true,
+            VaultError::Index(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            VaultError::Io { source, .. } => matches!(
+                source.raw_os_error(),
+                Some(libc::ENOSPC) | Some(libc::EDQUOT)
+            ),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> VaultError {
         VaultError::Io {
             path: path.into(),

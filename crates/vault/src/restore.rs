@@ -412,14 +412,28 @@ impl Vault {
     ) -> Result<RestoreReport, VaultError> {
         let incident = plan.incident.clone();
         let plan_json = serde_json::to_string(plan).unwrap_or_default();
-        self.pin(&incident, &plan.owners)?;
-        self.db.execute(
-            "INSERT INTO restores(incident, state, plan, runs, steps, updated_ns)
-             VALUES (?1, 'in-progress', ?2, 1, 0, ?3)
-             ON CONFLICT(incident) DO UPDATE SET state = 'in-progress', plan = ?2,
-                runs = runs + 1, updated_ns = ?3",
-            params![incident, plan_json, ns_of(SystemTime::now())],
-        )?;
+        let mut released = false;
+        loop {
+            let r = self.pin(&incident, &plan.owners).and_then(|_| {
+                self.db.execute(
+                    "INSERT INTO restores(incident, state, plan, runs, steps, updated_ns)
+                     VALUES (?1, 'in-progress', ?2, 1, 0, ?3)
+                     ON CONFLICT(incident) DO UPDATE SET state = 'in-progress', plan = ?2,
+                        runs = runs + 1, updated_ns = ?3",
+                    params![incident, plan_json, ns_of(SystemTime::now())],
+                )?;
+                Ok(())
+            });
+            match r {
+                // The index cannot grow on a full filesystem: make room once.
+                Err(e)
+                    if e.is_no_space() && !released && self.release_reserve(0, &self.dir) > 0 =>
+                {
+                    released = true
+                }
+                r => break r?,
+            }
+        }
         let actions = self.plan_restore(plan)?;
         self.db.execute(
             "UPDATE restores SET steps = ?2 WHERE incident = ?1",
@@ -728,7 +742,7 @@ impl Vault {
             &format!(".ward-restore-{}.tmp", safe_name(&plan.incident)),
         );
         let _ = fs::remove_file(&tmp); // left over by an interrupted run
-        let r = (|| -> io::Result<()> {
+        let mut attempt = || -> io::Result<()> {
             let out = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -758,7 +772,22 @@ impl Vault {
             out.sync_all()?;
             fs::rename(&tmp, target)?;
             fileio::fsync_dir(target.parent().unwrap_or(Path::new("/")))
-        })();
+        };
+        // A full filesystem (an attacker may have filled it): give up the vault's
+        // reserve, first what this file needs, then all of it.
+        let mut r = attempt();
+        for need in [if self.reflink { 0 } else { e.size }, u64::MAX] {
+            match &r {
+                Err(err) if fileio::errno(err) == libc::ENOSPC => {
+                    let _ = fs::remove_file(&tmp);
+                    if self.release_reserve(need, target) == 0 {
+                        break;
+                    }
+                    r = attempt();
+                }
+                _ => break,
+            }
+        }
         r.map_err(|err| {
             let _ = fs::remove_file(&tmp);
             if fileio::errno(&err) == libc::ENOSPC {

@@ -795,3 +795,154 @@ fn filesystem_full_is_reported_and_cleaned_up() {
     );
     drop(v);
 }
+
+#[test]
+fn reserve_is_made_at_open_capped_and_off_at_zero() {
+    let fx = Fx::new();
+    let v = fx.vault_with(Limits {
+        reserve_bytes: 4 << 20,
+        ..Limits::default()
+    });
+    let r = v.reserve();
+    assert_eq!(r.target, 4 << 20, "{r:?}");
+    assert_eq!(r.held, 4 << 20, "{r:?}");
+    let md = fs::metadata(fx.vault_dir.join("reserve")).unwrap();
+    assert_eq!(md.mode() & 0o777, 0o600);
+    // Allocated, not sparse.
+    assert!(md.blocks() * 512 >= 4 << 20, "{} blocks", md.blocks());
+    drop(v);
+    // Never more than 5 % of the filesystem.
+    let v = fx.vault_with(Limits {
+        reserve_bytes: u64::MAX / 2,
+        ..Limits::default()
+    });
+    let sv = nix::sys::statvfs::statvfs(&fx.vault_dir).unwrap();
+    let total = sv.blocks() as u64 * sv.fragment_size() as u64;
+    assert_eq!(v.reserve().target, total / 20);
+    drop(v);
+    // 0 = off: the file of an earlier run is given back.
+    let v = fx.vault();
+    assert_eq!(v.reserve(), ReserveStatus::default());
+    assert!(!fx.vault_dir.join("reserve").exists());
+}
+
+#[test]
+fn a_full_filesystem_releases_the_reserve_and_the_copy_is_made() {
+    let fx = Fx::new();
+    let mut v = fx.vault_with(Limits {
+        reserve_bytes: 8 << 20,
+        ..Limits::default()
+    });
+    // "Full" while the reserve is whole: the first release makes room.
+    v.full_hook = Some(Box::new(|r| r.held == r.target));
+    let a = fx.p("a");
+    fs::write(&a, data(3 << 20, 1)).unwrap();
+    let p = v.preserve_copy(ro(&a).as_fd(), &a, A).unwrap();
+    assert!(!p.reused);
+    // Released what the copy needed (3 MiB + 1 MiB slack), kept the rest.
+    assert_eq!(v.reserve().held, 4 << 20, "{:?}", v.reserve());
+    overwrite(&a, b"encrypted");
+    let obj = objects_in(&v);
+    assert_eq!(obj.len(), 1);
+    assert_eq!(
+        fs::read(v.dir().join("objects").join(&obj[0])).unwrap(),
+        data(3 << 20, 1)
+    );
+
+    // Full even after the first release: all of it goes, then the copy fits.
+    v.full_hook = Some(Box::new(|r| r.held > 0));
+    let b = fx.p("b");
+    fs::write(&b, data(100, 2)).unwrap();
+    v.preserve_copy(ro(&b).as_fd(), &b, A).unwrap();
+    assert_eq!(v.reserve().held, 0);
+
+    // Full with nothing left to release: the error says so.
+    v.full_hook = Some(Box::new(|_| true));
+    let c = fx.p("c");
+    fs::write(&c, data(100, 3)).unwrap();
+    let e = v.preserve_copy(ro(&c).as_fd(), &c, A).unwrap_err();
+    assert!(e.is_no_space(), "{e}");
+
+    // Space is back: the reserve grows to its target again.
+    v.full_hook = None;
+    assert_eq!(v.replenish_reserve().unwrap(), 8 << 20);
+    assert_eq!(v.reserve().held, 8 << 20);
+    assert_eq!(v.replenish_reserve().unwrap(), 0);
+}
+
+#[test]
+fn no_space_is_recognised_in_every_form() {
+    assert!(VaultError::NoSpace { dir: "/v".into() }.is_no_space());
+    assert!(VaultError::io("/x", std::io::Error::from_raw_os_error(libc::ENOSPC)).is_no_space());
+    assert!(VaultError::io("/x", std::io::Error::from_raw_os_error(libc::EDQUOT)).is_no_space());
+    let full =
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL), None);
+    assert!(VaultError::Index(full).is_no_space());
+    assert!(!VaultError::io("/x", std::io::Error::from_raw_os_error(libc::EIO)).is_no_space());
+    assert!(!VaultError::TooLarge {
+        path: "/x".into(),
+        size: 2,
+        max: 1
+    }
+    .is_no_space());
+}
+
+/// Root: a real full tmpfs. The reserve is released for the copy and for the restore,
+/// and grows back once the filler is gone.
+#[test]
+fn a_really_full_filesystem_keeps_copies_and_restores_through_the_reserve() {
+    if !is_root() {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    use ward_lab::scratchfs::{FsKind, ScratchFs};
+    let fs_ = match ScratchFs::create(FsKind::Tmpfs, 40) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            return;
+        }
+    };
+    let mut v = Vault::open(
+        &fs_.path().join(".ward-vault"),
+        Limits {
+            reserve_bytes: 64 << 20,
+            ..Limits::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(v.reserve().held, 2 << 20, "{:?}", v.reserve());
+    let a = fs_.path().join("a");
+    fs::write(&a, data(300 << 10, 7)).unwrap();
+    // Fill the filesystem.
+    let fill = fs_.path().join("fill");
+    {
+        let mut f = File::create(&fill).unwrap();
+        let chunk = vec![0u8; 1 << 20];
+        while f.write(&chunk).is_ok_and(|n| n > 0) {}
+    }
+    let p = v.preserve_copy(ro(&a).as_fd(), &a, A).unwrap();
+    assert_eq!(p.method, Method::Copy);
+    assert!(v.reserve().held < 2 << 20);
+    let left = v.reserve().held;
+    // In place, same length: fits on the full filesystem.
+    let mut f = OpenOptions::new().write(true).open(&a).unwrap();
+    f.write_all(&data(300 << 10, 8)).unwrap();
+    drop(f);
+    // Nothing grows back while the filesystem is full.
+    assert_eq!(v.replenish_reserve().unwrap(), 0);
+    let plan = RestorePlan {
+        incident: "inc-full".into(),
+        owners: vec![A],
+        renames: vec![],
+        created: vec![],
+        contained_at: SystemTime::now(),
+    };
+    let rep = v.restore(&plan, &mut |_, _| {}).unwrap();
+    assert_eq!((rep.files_restored, rep.files_lost), (1, 0), "{rep:?}");
+    assert_eq!(fs::read(&a).unwrap(), data(300 << 10, 7));
+    assert!(v.reserve().held <= left);
+    fs::remove_file(&fill).unwrap();
+    assert!(v.replenish_reserve().unwrap() > 0);
+    assert_eq!(v.reserve().held, 2 << 20);
+}

@@ -15,6 +15,7 @@ use rusqlite::{params, Connection};
 
 use crate::fileio::{self, Stat};
 use crate::index::{self, Entry};
+use crate::reserve::{Reserve, ReserveStatus};
 use crate::{
     ns_of, EvictReport, FileVersion, Limits, Method, Owner, Preserved, VaultError, VaultStats,
 };
@@ -37,6 +38,8 @@ pub struct Vault {
     pub(crate) reflink: bool,
     pub(crate) dev: u64,
     pub(crate) fs_root: PathBuf,
+    /// Space given up when the filesystem is full (see [`crate::reserve`]).
+    pub(crate) reserve: Reserve,
     liveness: Liveness,
     /// Exclusive `flock` on `DIR/lock` for the vault's lifetime: one user at a time, so
     /// that crash clean-up at open can never delete an object another process is writing.
@@ -44,6 +47,9 @@ pub struct Vault {
     /// Test hook run after each copied chunk (simulates a file changing mid-copy).
     #[cfg(test)]
     pub(crate) copy_hook: Option<Box<dyn FnMut(u64) + Send>>,
+    /// Test hook: is the filesystem full, given the reserve? (simulates ENOSPC).
+    #[cfg(test)]
+    pub(crate) full_hook: Option<Box<dyn Fn(ReserveStatus) -> bool + Send>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -153,6 +159,8 @@ impl Vault {
             limits.max_bytes = (sv.blocks() as u64).saturating_mul(sv.fragment_size() as u64) / 10;
         }
         let fs_root = fs_root_of(&dir, dev);
+        let reserve =
+            Reserve::open(&dir, limits.reserve_bytes).map_err(|e| VaultError::io(&dir, e))?;
         let mut v = Vault {
             _lock: lock,
             dir,
@@ -164,12 +172,28 @@ impl Vault {
             reflink: false,
             dev,
             fs_root,
+            reserve,
             liveness: Box::new(|o: &Owner| o.is_alive()),
             #[cfg(test)]
             copy_hook: None,
+            #[cfg(test)]
+            full_hook: None,
         };
         v.recover()?;
         v.reflink = v.probe_reflink();
+        if let Err(e) = v.replenish_reserve() {
+            tracing::warn!("vault reserve in {}: {e}", v.dir.display());
+        }
+        let r = v.reserve.status();
+        if r.target > 0 && r.held < r.target {
+            tracing::warn!(
+                "vault reserve on {}: only {} of {} MiB could be set aside (too little free \
+                 space); it grows when space is freed",
+                v.fs_root.display(),
+                r.held >> 20,
+                r.target >> 20
+            );
+        }
         tracing::debug!(dir = %v.dir.display(), reflink = v.reflink, max_bytes = v.limits.max_bytes, "vault open");
         Ok(v)
     }
@@ -333,6 +357,7 @@ impl Vault {
         let mut st = fileio::fstat(fd).map_err(|e| VaultError::io(path, e))?;
         self.check_file(&st, path)?;
         let mut attempts = 0;
+        let mut releases = 0;
         loop {
             let v = version(&st);
             if let Some(e) = self.find_copy(&v)? {
@@ -352,33 +377,14 @@ impl Vault {
                 });
             }
             self.make_room(st.size)?;
-            match self.write_object(fd, path, &st) {
-                Ok((object, method)) => {
-                    let entry = Entry {
-                        id: 0,
-                        object,
-                        method,
-                        path: path.to_path_buf(),
-                        dev: st.dev,
-                        ino: st.ino,
-                        size: st.size,
-                        mtime_ns: st.mtime_ns,
-                        ctime_ns: st.ctime_ns,
-                        atime_ns: st.atime_ns,
-                        mode: st.mode,
-                        uid: st.uid,
-                        gid: st.gid,
-                        xattrs: fileio::read_xattrs(fd),
-                        charged: st.size,
-                        preserved_ns: now_ns(),
-                    };
-                    let id = self.insert(&entry, owner)?;
+            match self.write_and_index(fd, path, &st, owner) {
+                Ok((id, method)) => {
                     return Ok(Preserved {
                         id,
                         method,
                         bytes: st.size,
                         reused: false,
-                    });
+                    })
                 }
                 Err(VaultError::Changed { .. }) if attempts < 2 => {
                     // Someone else wrote it meanwhile: preserve the new version.
@@ -386,9 +392,97 @@ impl Vault {
                     st = fileio::fstat(fd).map_err(|e| VaultError::io(path, e))?;
                     self.check_file(&st, path)?;
                 }
+                // The filesystem is full: give up (part of) the reserve and try again;
+                // the second time all of it.
+                Err(e) if e.is_no_space() && releases < 2 => {
+                    let need = match (releases, self.reflink) {
+                        (0, true) => 0,
+                        (0, false) => st.size,
+                        _ => u64::MAX,
+                    };
+                    if self.release_reserve(need, path) == 0 {
+                        return Err(e);
+                    }
+                    releases += 1;
+                }
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Copy (or reflink) the content of `fd` into a new object and index it.
+    fn write_and_index(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        path: &Path,
+        st: &Stat,
+        owner: Owner,
+    ) -> Result<(i64, Method), VaultError> {
+        let (object, method) = self.write_object(fd, path, st)?;
+        let entry = Entry {
+            id: 0,
+            object,
+            method,
+            path: path.to_path_buf(),
+            dev: st.dev,
+            ino: st.ino,
+            size: st.size,
+            mtime_ns: st.mtime_ns,
+            ctime_ns: st.ctime_ns,
+            atime_ns: st.atime_ns,
+            mode: st.mode,
+            uid: st.uid,
+            gid: st.gid,
+            xattrs: fileio::read_xattrs(fd),
+            charged: st.size,
+            preserved_ns: now_ns(),
+        };
+        let id = self.insert(&entry, owner)?;
+        Ok((id, method))
+    }
+
+    /// The reserve's state (see [`crate::reserve`]).
+    pub fn reserve(&self) -> ReserveStatus {
+        self.reserve.status()
+    }
+
+    /// Grow the reserve back towards its target while that leaves at least the target
+    /// free on the filesystem. Blocking (fallocate): call it from a worker thread.
+    /// Returns the bytes added.
+    pub fn replenish_reserve(&mut self) -> Result<u64, VaultError> {
+        let grown = self
+            .reserve
+            .replenish()
+            .map_err(|e| VaultError::io(self.reserve.path(), e))?;
+        if grown > 0 {
+            let s = self.reserve.status();
+            tracing::info!(
+                "vault reserve on {}: {} MiB held again (target {} MiB)",
+                self.fs_root.display(),
+                s.held >> 20,
+                s.target >> 20
+            );
+        }
+        Ok(grown)
+    }
+
+    /// Release reserve space for `need` bytes (`u64::MAX`: all of it) because writing
+    /// for `path` found the filesystem full. Returns the bytes released.
+    pub(crate) fn release_reserve(&self, need: u64, path: &Path) -> u64 {
+        let t = std::time::Instant::now();
+        let freed = self.reserve.release(need);
+        if freed > 0 {
+            tracing::warn!(
+                "filesystem {} is full: released {} KiB of the vault reserve in {} us to keep {} \
+                 ({} KiB left)",
+                self.fs_root.display(),
+                freed >> 10,
+                t.elapsed().as_micros(),
+                path.display(),
+                self.reserve.status().held >> 10
+            );
+        }
+        freed
     }
 
     /// Index an object already durable on disk; on failure remove the object.
@@ -410,6 +504,16 @@ impl Vault {
         path: &Path,
         st: &Stat,
     ) -> Result<(String, Method), VaultError> {
+        #[cfg(test)]
+        if self
+            .full_hook
+            .as_ref()
+            .is_some_and(|f| f(self.reserve.status()))
+        {
+            return Err(VaultError::NoSpace {
+                dir: self.dir.clone(),
+            });
+        }
         #[cfg(test)]
         let mut hook = self.copy_hook.take();
         #[cfg(test)]
