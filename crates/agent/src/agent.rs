@@ -75,6 +75,9 @@ pub struct Stats {
     pub preserve_failed: u64,
     /// Opens allowed without a copy because the copy took too long.
     pub preserve_timeouts: u64,
+    /// Write opens denied because no copy could be made (full filesystem, I/O error) and
+    /// the lineage showed evidence.
+    pub denied_unpreserved: u64,
     /// Permission requests answered allow / deny.
     pub allowed: u64,
     /// Permission requests denied.

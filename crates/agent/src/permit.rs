@@ -9,10 +9,16 @@
 //!   renamed over.
 //! * A write-intent open by an untrusted process waits while the vault copies the file
 //!   (reflink where possible), at most [`crate::vaultd::PRESERVE_TIMEOUT`]; then it is
-//!   allowed (fail open) and the miss is reported.
+//!   allowed (fail open) and the miss is reported ([`Agent::decide_held`]).
+//! * Except: when no copy can be made at all (the filesystem is full even after the vault
+//!   gave up its reserve, or the copy failed with an I/O error) and the opener's lineage
+//!   already shows evidence, the open is denied and reported: it would damage a file
+//!   ward could not restore. Without evidence, for trusted programs and under alert-only
+//!   paths it still fails open (benign programs on a full disk keep working).
 //! * Everything else is allowed.
 
 use crate::agent::{Agent, MAX_RENAMES};
+use crate::vaultd::{Miss, MissKind};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -54,7 +60,46 @@ pub enum Decision {
     CopyFirst,
 }
 
+/// How the copy a held opener waited for ended.
+#[derive(Clone, Copy, Debug)]
+pub enum CopyOutcome<'a> {
+    /// The vault has the file's content.
+    Kept,
+    /// No answer within [`crate::vaultd::PRESERVE_TIMEOUT`].
+    TimedOut,
+    /// The vault could not keep it.
+    Missed(&'a Miss),
+}
+
 impl<S: EventSource> Agent<S> {
+    /// The decision for a write-intent open that was held for its copy: [`Decision::Deny`]
+    /// if its lineage was convicted meanwhile, or if no copy could be made
+    /// ([`MissKind::NoSpace`], [`MissKind::CopyError`]) and its lineage already shows
+    /// evidence ([`ward_engine::Engine::suspicious`]), unless it is a configured trusted
+    /// program or the file is under an alert-only path; [`Decision::Allow`] otherwise
+    /// (fail open: timeouts, policy skips, lineages without evidence).
+    pub fn decide_held(&self, p: &PermRequest, outcome: CopyOutcome<'_>) -> Decision {
+        if self.stopped(p.proc) {
+            return Decision::Deny;
+        }
+        let CopyOutcome::Missed(m) = outcome else {
+            return Decision::Allow;
+        };
+        let alert_only = p
+            .path
+            .as_deref()
+            .is_some_and(|f| self.cfg.mode_for(f) == ward_config::Mode::Alert);
+        if m.kind != MissKind::Skipped
+            && !alert_only
+            && !self.trusted_program(p.proc)
+            && self.engine.suspicious(p.proc)
+        {
+            Decision::Deny
+        } else {
+            Decision::Allow
+        }
+    }
+
     /// The decision for a permission request; `write` is whether it is an open for
     /// writing (`None`: not an open).
     pub fn decide(&mut self, p: &PermRequest, write: Option<bool>) -> Decision {
@@ -110,10 +155,30 @@ impl<S: EventSource> Agent<S> {
         }
     }
 
-    /// Answer a request that waited for preservation: allowed unless its lineage was
-    /// convicted meanwhile.
-    pub(crate) fn release(&mut self, p: PermRequest, held_since: Instant) {
-        let allow = !self.stopped(p.proc);
+    /// Answer a request that waited for preservation (see [`Agent::decide_held`]).
+    pub(crate) fn release(&mut self, p: PermRequest, held_since: Instant, outcome: CopyOutcome) {
+        let allow = self.decide_held(&p, outcome) == Decision::Allow;
+        if !allow && !self.stopped(p.proc) {
+            let (exe, path) = (
+                self.engine
+                    .process(p.proc)
+                    .map_or("?", |i| i.exe.as_str())
+                    .to_string(),
+                p.path
+                    .as_deref()
+                    .unwrap_or(Path::new("?"))
+                    .display()
+                    .to_string(),
+            );
+            self.stats.denied_unpreserved += 1;
+            if let CopyOutcome::Missed(m) = outcome {
+                tracing::warn!(
+                    "denied pid {} ({exe}) writing {path}: no copy could be made ({m}) and its \
+                     lineage shows evidence",
+                    p.proc.pid
+                );
+            }
+        }
         self.answer_after(p, allow, held_since.elapsed());
     }
 

@@ -8,6 +8,7 @@
 //! once the deleter's other events are in).
 
 use crate::agent::{Agent, Held, CLK_TCK, DOOMED_GRACE, HELD_FOR, MAX_OWNERS};
+use crate::permit::CopyOutcome;
 use crate::vaultd::{Done, Job, PRESERVE_TIMEOUT};
 use std::path::Path;
 use std::time::Instant;
@@ -174,14 +175,20 @@ impl<S: EventSource> Agent<S> {
         }
     }
 
+    /// Is `proc` one of the configured trusted programs (package managers), evidence or
+    /// not? (Such a program is never denied an open for lack of a copy.)
+    pub(crate) fn trusted_program(&self, proc: ProcId) -> bool {
+        self.engine.process(proc).is_some_and(|info| {
+            let base = info.exe.rsplit('/').next().unwrap_or(&info.exe);
+            self.cfg.trusted_programs.iter().any(|t| t == base)
+        })
+    }
+
     /// Trusted processes are spared preservation (never detection): configured programs
     /// (package managers), and long-running processes whose lineage shows no evidence.
     pub(crate) fn trusted(&self, proc: ProcId) -> bool {
-        if let Some(info) = self.engine.process(proc) {
-            let base = info.exe.rsplit('/').next().unwrap_or(&info.exe);
-            if self.cfg.trusted_programs.iter().any(|t| t == base) {
-                return !self.engine.suspicious(proc);
-            }
+        if self.trusted_program(proc) {
+            return !self.engine.suspicious(proc);
         }
         if self.cfg.trust_after_secs == 0 || proc.start == 0 {
             return false;
@@ -215,7 +222,11 @@ impl<S: EventSource> Agent<S> {
                             );
                         }
                     }
-                    self.release(p, since);
+                    let outcome = match result {
+                        Ok(_) => CopyOutcome::Kept,
+                        Err(m) => CopyOutcome::Missed(m),
+                    };
+                    self.release(p, since, outcome);
                 } else {
                     // The copy of a held file that was deleted or replaced.
                     match result {
@@ -292,7 +303,7 @@ impl<S: EventSource> Agent<S> {
                     p.path.as_deref().unwrap_or(Path::new("?")).display(),
                     PRESERVE_TIMEOUT
                 );
-                self.release(p, since);
+                self.release(p, since, CopyOutcome::TimedOut);
             }
         }
     }

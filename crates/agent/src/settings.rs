@@ -36,6 +36,7 @@ impl Settings for Config {
             max_bytes: self.vault.max_bytes(),
             retention: self.vault.retention(),
             max_file_bytes: self.vault.max_file_bytes(),
+            reserve_bytes: self.vault.reserve_bytes(),
             ..Default::default()
         }
     }
@@ -78,5 +79,6 @@ mod tests {
         assert_eq!(e.decoys, vec!["/srv/a/!ward-decoy.docx".to_string()]);
         assert_eq!(c.block_ttl(), Some(Duration::from_secs(1800)));
         assert_eq!(c.vault_limits().max_file_bytes, c.vault.max_file_mib << 20);
+        assert_eq!(c.vault_limits().reserve_bytes, 64 << 20);
     }
 }

@@ -5,19 +5,74 @@
 //! allows ward's own events at once), so it never does vault I/O. It holds the opener's
 //! permission event while this thread preserves the file, and answers when told it is done
 //! (or after [`PRESERVE_TIMEOUT`], failing open).
+//!
+//! The thread also keeps each vault's space reserve ([`ward_vault::reserve`]): the vault
+//! gives it up by itself when a copy or a restore finds the filesystem full; this thread
+//! grows it back (fallocate, blocking) every [`RESERVE_EVERY`] while space allows.
 
 use crate::plan::{count_unpreserved, covered_paths, merge};
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::time::Duration;
-use ward_vault::{Limits, Owner, Preserved, RestorePlan, RestoreReport, Vault};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+use ward_vault::{Limits, Owner, Preserved, RestorePlan, RestoreReport, Vault, VaultError};
 
 /// Longest an opener is held while its file is preserved; then it is allowed anyway
 /// (and the miss is reported).
 pub const PRESERVE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How often the vault thread tries to grow a depleted reserve back.
+pub const RESERVE_EVERY: Duration = Duration::from_secs(10);
+
+/// Why a file could not be preserved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Miss {
+    pub message: String,
+    pub kind: MissKind,
+}
+
+/// Kinds of [`Miss`]: whether any copy at all could be made of this file now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MissKind {
+    /// The filesystem is full even after the vault gave up its reserve.
+    NoSpace,
+    /// Reading the file or writing the copy failed (I/O error).
+    CopyError,
+    /// Not copied by policy or circumstance: over the vault budget or the per-file
+    /// limit, not a regular file, changed or gone meanwhile, no vault, index trouble.
+    Skipped,
+}
+
+impl Miss {
+    fn of(e: &VaultError) -> Miss {
+        let kind = if e.is_no_space() {
+            MissKind::NoSpace
+        } else if matches!(e, VaultError::Io { .. }) {
+            MissKind::CopyError
+        } else {
+            MissKind::Skipped
+        };
+        Miss {
+            message: e.to_string(),
+            kind,
+        }
+    }
+
+    fn skipped(message: String) -> Miss {
+        Miss {
+            message,
+            kind: MissKind::Skipped,
+        }
+    }
+}
+
+impl std::fmt::Display for Miss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// Work for the vault thread.
 pub enum Job {
@@ -49,7 +104,7 @@ pub enum Job {
 pub enum Done {
     Preserved {
         id: u64,
-        result: Result<Preserved, String>,
+        result: Result<Preserved, Miss>,
     },
     Restored {
         incident: String,
@@ -111,6 +166,15 @@ impl VaultWorker {
             }
             let dir = vault_dir(p);
             let v = Vault::open(&dir, limits.clone()).map_err(|e| e.to_string())?;
+            let r = v.reserve();
+            if r.target > 0 {
+                tracing::info!(
+                    "vault {}: {} MiB reserve held for a full filesystem (target {} MiB)",
+                    dir.display(),
+                    r.held >> 20,
+                    r.target >> 20
+                );
+            }
             dirs.insert(dev, dir);
             vaults.insert(dev, v);
         }
@@ -182,57 +246,82 @@ fn worker(
         let _ = done.send(d);
         let _ = (&wake).write(b"!");
     };
-    for job in jobs {
-        match job {
-            Job::Preserve {
-                id,
-                dev,
-                fd,
-                path,
-                owner,
-            } => {
-                let result = match vaults.get_mut(&dev) {
-                    None => Err(format!("no vault for device {dev}")),
-                    Some(v) => {
-                        use std::os::fd::AsFd;
-                        v.preserve_copy(fd.as_fd(), &path, owner)
-                            .map_err(|e| e.to_string())
-                    }
-                };
-                drop(fd);
-                notify(Done::Preserved { id, result });
+    let mut reserve_checked = Instant::now();
+    loop {
+        match jobs.recv_timeout(RESERVE_EVERY) {
+            Ok(job) => run(&mut vaults, job, &notify),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if reserve_checked.elapsed() >= RESERVE_EVERY {
+            reserve_checked = Instant::now();
+            replenish(&mut vaults);
+        }
+    }
+}
+
+/// Grow depleted reserves back where space allows.
+fn replenish(vaults: &mut HashMap<u64, Vault>) {
+    for v in vaults.values_mut() {
+        let r = v.reserve();
+        if r.held < r.target {
+            if let Err(e) = v.replenish_reserve() {
+                tracing::warn!("vault reserve in {}: {e}", v.dir().display());
             }
-            Job::Restore { plan, damaged } => {
-                let incident = plan.incident.clone();
-                let mut total = RestoreReport::default();
-                let mut err = None;
-                let covered = covered_paths(vaults.values(), &plan);
-                for v in vaults.values_mut() {
-                    match v.restore(&plan, &mut |_, _| {}) {
-                        Ok(r) => merge(&mut total, r),
-                        Err(e) => err = Some(e.to_string()),
-                    }
+        }
+    }
+}
+
+fn run(vaults: &mut HashMap<u64, Vault>, job: Job, notify: &dyn Fn(Done)) {
+    match job {
+        Job::Preserve {
+            id,
+            dev,
+            fd,
+            path,
+            owner,
+        } => {
+            let result = match vaults.get_mut(&dev) {
+                None => Err(Miss::skipped(format!("no vault for device {dev}"))),
+                Some(v) => {
+                    use std::os::fd::AsFd;
+                    v.preserve_copy(fd.as_fd(), &path, owner)
+                        .map_err(|e| Miss::of(&e))
                 }
-                count_unpreserved(&mut total, &damaged, &plan, &covered);
-                let result = match err {
-                    Some(e) => Err(e),
-                    None => Ok(total),
-                };
-                notify(Done::Restored { incident, result });
-            }
-            Job::Pin { incident, owners } => {
-                for v in vaults.values_mut() {
-                    if let Err(e) = v.pin(&incident, &owners) {
-                        tracing::warn!("vault: pinning the files of incident {incident}: {e}");
-                    }
+            };
+            drop(fd);
+            notify(Done::Preserved { id, result });
+        }
+        Job::Restore { plan, damaged } => {
+            let incident = plan.incident.clone();
+            let mut total = RestoreReport::default();
+            let mut err = None;
+            let covered = covered_paths(vaults.values(), &plan);
+            for v in vaults.values_mut() {
+                match v.restore(&plan, &mut |_, _| {}) {
+                    Ok(r) => merge(&mut total, r),
+                    Err(e) => err = Some(e.to_string()),
                 }
             }
-            Job::Then(f) => f(),
-            Job::Evict => {
-                for v in vaults.values_mut() {
-                    if let Err(e) = v.evict(std::time::SystemTime::now()) {
-                        tracing::warn!("vault eviction: {e}");
-                    }
+            count_unpreserved(&mut total, &damaged, &plan, &covered);
+            let result = match err {
+                Some(e) => Err(e),
+                None => Ok(total),
+            };
+            notify(Done::Restored { incident, result });
+        }
+        Job::Pin { incident, owners } => {
+            for v in vaults.values_mut() {
+                if let Err(e) = v.pin(&incident, &owners) {
+                    tracing::warn!("vault: pinning the files of incident {incident}: {e}");
+                }
+            }
+        }
+        Job::Then(f) => f(),
+        Job::Evict => {
+            for v in vaults.values_mut() {
+                if let Err(e) = v.evict(std::time::SystemTime::now()) {
+                    tracing::warn!("vault eviction: {e}");
                 }
             }
         }

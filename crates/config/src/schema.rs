@@ -122,8 +122,10 @@ pub struct Vault {
     /// Copies of processes that ended without an incident are dropped after this long
     /// (old: `vault_retention_hours`), 1..=8760.
     pub retention_hours: u64,
-    /// Never fill the filesystem beyond leaving this much free space (MiB); 0 = no
-    /// reserve beyond `max_mib`.
+    /// Space (MiB) the vault sets aside on each protected filesystem (a preallocated
+    /// `.ward-vault/reserve`, at most 5 % of the filesystem) and gives up when a copy or a
+    /// restore finds the filesystem full, e.g. filled by an attacker before encrypting;
+    /// grown back while as much stays free for everyone else. 0 = no reserve.
     pub reserve_mib: u64,
 }
 
@@ -345,7 +347,7 @@ impl Default for Vault {
             max_mib: 0,
             max_file_mib: 1024,
             retention_hours: 24,
-            reserve_mib: 0,
+            reserve_mib: 64,
         }
     }
 }
