@@ -377,8 +377,8 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
         tracing::warn!("{w}");
     }
     tracing::info!(
-        "protecting {} ({}); open permission events: {}, name events: {}, process connector: {}; \
-         outbound SMB connections: {}; decoys: {}; incidents in {}",
+        "protecting {} ({}); open permission events: {}, name events: {}, modification samples: {}, \
+         process connector: {}; outbound SMB connections: {}; decoys: {}; incidents in {}",
         paths
             .iter()
             .map(|p| p.display().to_string())
@@ -387,6 +387,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
         caps.filesystems.join(", "),
         on(caps.open_perm),
         on(caps.name_events),
+        on(caps.modify_samples),
         on(caps.proc_connector),
         connects.unwrap_or("OFF"),
         placed.len(),
@@ -408,6 +409,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
             watchdog: watchdog.is_some(),
             smb: smb.is_some(),
             smb_fanout: connects.is_some(),
+            modify_samples: caps.modify_samples,
         },
         vaults: vault_dirs.clone(),
         sensor: match connects {

@@ -196,6 +196,9 @@ pub struct Protections {
     /// Outbound SMB connections are watched (worm fan-out).
     #[serde(default)]
     pub smb_fanout: bool,
+    /// Files held open for writing are sampled as they are modified (not only at close).
+    #[serde(default)]
+    pub modify_samples: bool,
 }
 
 /// `ready`: protection is fully active.

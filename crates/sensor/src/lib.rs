@@ -10,7 +10,10 @@
 //! once.
 //!
 //! 1. **Content group** (`FAN_CLASS_CONTENT`, fd mode): `FAN_OPEN_PERM` and
-//!    `FAN_CLOSE_WRITE`. The opener of a file is held until ward answers; while it waits,
+//!    `FAN_CLOSE_WRITE` on the filesystem, plus a `FAN_MODIFY` inode mark on each file
+//!    while it is open for writing (removed at its close-write, or after a few samples):
+//!    a process that opens every file first and then writes through the held descriptors
+//!    is judged as it writes (`Op::Modify`), not when it finally closes them. The opener of a file is held until ward answers; while it waits,
 //!    ward samples the file's *current* content through the event fd (the baseline for
 //!    "what did this process do to the file") and decides: allow, or deny when the
 //!    process belongs to a lineage the engine has convicted. Because a process must open
@@ -81,6 +84,10 @@ pub struct Capabilities {
     pub proc_connector: bool,
     /// Filesystem names of the protected filesystems, e.g. `ext4`.
     pub filesystems: Vec<String>,
+    /// Content samples while a file is held open for writing (`FAN_MODIFY` inode marks on
+    /// the files opened for writing), so writes through held descriptors are judged as
+    /// they happen, not at close.
+    pub modify_samples: bool,
 }
 
 /// Counters.
@@ -93,6 +100,8 @@ pub struct SensorStats {
     pub proc_events_lost: u64,
     pub overflows: u64,
     pub errors: u64,
+    /// Samples sent while a file was held open for writing.
+    pub modify_samples: u64,
 }
 
 /// A permission event waiting for an answer. Dropping it without [`Sensor::answer`]
@@ -283,7 +292,27 @@ pub struct Sensor {
     /// pids refused outbound connections, to allow again when they exit (where the kernel
     /// side does not follow the lineage itself).
     denied: std::collections::HashSet<u32>,
+    /// Files opened for writing that carry a `FAN_MODIFY` inode mark, and what was sampled.
+    watched: HashMap<FileKey, Watched>,
 }
+
+/// A file held open for writing whose modifications are sampled.
+#[derive(Clone, Copy, Debug)]
+struct Watched {
+    /// Samples sent so far for this open.
+    samples: u8,
+    /// When the last one was sent (sensor time, ns); 0 for none yet.
+    last: u64,
+}
+
+/// Samples per write-open: the first modification, then at most one per
+/// [`MODIFY_GAP_NS`]. The close-write still judges the final content; after the budget the
+/// mark is removed so a database that holds its files open for days costs nothing more.
+const MODIFY_SAMPLES: u8 = 4;
+/// Minimum time between two samples of one file.
+const MODIFY_GAP_NS: u64 = 50_000_000;
+/// Files watched at once (beyond it, write-opens are judged at close only).
+const MAX_WATCHED: usize = 16_384;
 
 const CONTENT_MASK: u64 = fan::FAN_OPEN_PERM | fan::FAN_CLOSE_WRITE;
 
@@ -312,6 +341,21 @@ impl Sensor {
             },
         })?;
         caps.open_perm = true;
+        // FAN_MODIFY inode marks (added per write-open): check once that the kernel takes
+        // them on this group.
+        if let Some(p) = opts.paths.first() {
+            let inode = fan::FAN_MARK_INODE;
+            caps.modify_samples = content
+                .mark(fan::FAN_MARK_ADD | inode, fan::FAN_MODIFY, p)
+                .and_then(|()| content.mark(fan::FAN_MARK_REMOVE | inode, fan::FAN_MODIFY, p))
+                .map_err(|e| {
+                    tracing::warn!(
+                        "modification samples unavailable ({e}): writes through held \
+                         descriptors are judged when the file is closed"
+                    )
+                })
+                .is_ok();
+        }
 
         let names = match Fanotify::init(
             fan::FAN_CLASS_NOTIF
@@ -427,6 +471,7 @@ impl Sensor {
             connects: None,
             connect_buf: Vec::new(),
             denied: Default::default(),
+            watched: HashMap::new(),
         })
     }
 
@@ -722,6 +767,17 @@ impl Sensor {
         } else {
             None
         };
+        let closed = ev.mask & fan::FAN_CLOSE_WRITE != 0;
+        if is_perm && write == Some(true) {
+            self.watch(file, fd.as_fd());
+        } else if !is_perm && !closed {
+            // FAN_MODIFY of a watched file: sample it, within the budget.
+            if !self.modify_due(file, fd.as_fd(), time) {
+                return;
+            }
+        } else if closed && self.watched.remove(&file).is_some() {
+            self.unwatch(fd.as_fd());
+        }
         // A known read-only open: sample after answering. Anything else that may write:
         // sample now, before the opener can change the file.
         let (sample, deferred) = match (is_perm, write, fd.try_clone()) {
@@ -749,14 +805,70 @@ impl Sensor {
                 sample,
                 write,
             }
-        } else {
+        } else if closed {
             Op::CloseWrite { file, path, sample }
+        } else {
+            self.stats.modify_samples += 1;
+            Op::Modify { file, path, sample }
         };
         out.push(Observation {
             event: Event { time, proc, op },
             perm,
             deferred,
         });
+    }
+
+    /// Watch a file just opened for writing: its modifications are sampled.
+    fn watch(&mut self, file: FileKey, fd: BorrowedFd<'_>) {
+        if !self.caps.modify_samples
+            || self.watched.contains_key(&file)
+            || self.watched.len() >= MAX_WATCHED
+        {
+            return;
+        }
+        let flags = fan::FAN_MARK_ADD | fan::FAN_MARK_INODE;
+        match self.content.mark_fd(flags, fan::FAN_MODIFY, fd) {
+            Ok(()) => {
+                self.watched.insert(
+                    file,
+                    Watched {
+                        samples: 0,
+                        last: 0,
+                    },
+                );
+            }
+            Err(e) => {
+                self.stats.errors += 1;
+                tracing::debug!("FAN_MODIFY mark: {e}");
+            }
+        }
+    }
+
+    /// Stop sampling a file's modifications.
+    fn unwatch(&mut self, fd: BorrowedFd<'_>) {
+        let flags = fan::FAN_MARK_REMOVE | fan::FAN_MARK_INODE;
+        if let Err(e) = self.content.mark_fd(flags, fan::FAN_MODIFY, fd) {
+            tracing::debug!("removing FAN_MODIFY mark: {e}");
+        }
+    }
+
+    /// A modification of `file` was reported: is a sample due (first one, or the gap has
+    /// passed, within the budget)? Removes the mark once the budget is spent.
+    fn modify_due(&mut self, file: FileKey, fd: BorrowedFd<'_>, time: u64) -> bool {
+        let Some(w) = self.watched.get_mut(&file) else {
+            return false;
+        };
+        if w.samples >= MODIFY_SAMPLES || (w.last != 0 && time < w.last + MODIFY_GAP_NS) {
+            return false;
+        }
+        w.samples += 1;
+        w.last = time.max(1);
+        if w.samples >= MODIFY_SAMPLES {
+            // Keep the entry (the close-write removes it) so the file is not re-marked by
+            // another write-open of the same holder.
+            self.unwatch(fd);
+        }
+        true
     }
 
     fn allow_with(&mut self, req: Option<PermRequest>, fd: OwnedFd) {

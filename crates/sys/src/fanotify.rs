@@ -10,9 +10,10 @@ use std::path::Path;
 pub use libc::{
     FAN_ACCESS_PERM, FAN_ALLOW, FAN_CLASS_CONTENT, FAN_CLASS_NOTIF, FAN_CLASS_PRE_CONTENT,
     FAN_CLOEXEC, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DENY, FAN_MARK_ADD,
-    FAN_MARK_FILESYSTEM, FAN_MARK_INODE, FAN_MARK_MOUNT, FAN_MODIFY, FAN_MOVED_FROM, FAN_MOVED_TO,
-    FAN_NONBLOCK, FAN_ONDIR, FAN_OPEN, FAN_OPEN_PERM, FAN_Q_OVERFLOW, FAN_RENAME,
-    FAN_REPORT_DFID_NAME, FAN_REPORT_FID, FAN_REPORT_TID, FAN_UNLIMITED_MARKS, FAN_UNLIMITED_QUEUE,
+    FAN_MARK_FILESYSTEM, FAN_MARK_INODE, FAN_MARK_MOUNT, FAN_MARK_REMOVE, FAN_MODIFY,
+    FAN_MOVED_FROM, FAN_MOVED_TO, FAN_NONBLOCK, FAN_ONDIR, FAN_OPEN, FAN_OPEN_PERM, FAN_Q_OVERFLOW,
+    FAN_RENAME, FAN_REPORT_DFID_NAME, FAN_REPORT_FID, FAN_REPORT_TID, FAN_UNLIMITED_MARKS,
+    FAN_UNLIMITED_QUEUE,
 };
 
 /// `FAN_PRE_ACCESS` (Linux ≥ 6.14): blocking event before a read/write/truncate, with a
@@ -44,6 +45,23 @@ impl Fanotify {
         // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
         cvt(unsafe {
             libc::fanotify_mark(self.fd.as_raw_fd(), flags, mask, libc::AT_FDCWD, c.as_ptr())
+        })?;
+        Ok(())
+    }
+
+    /// `fanotify_mark(fd, flags, mask, file, NULL)`: mark the object `file` refers to
+    /// (an inode mark with `FAN_MARK_INODE`), e.g. the descriptor of a permission event.
+    pub fn mark_fd(&self, flags: libc::c_uint, mask: u64, file: BorrowedFd<'_>) -> io::Result<()> {
+        // SAFETY: plain syscall; a NULL pathname makes the kernel use `file` itself, which
+        // is a valid open descriptor for the duration of the call.
+        cvt(unsafe {
+            libc::fanotify_mark(
+                self.fd.as_raw_fd(),
+                flags,
+                mask,
+                file.as_raw_fd(),
+                std::ptr::null(),
+            )
         })?;
         Ok(())
     }
