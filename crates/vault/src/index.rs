@@ -54,6 +54,11 @@ CREATE TABLE IF NOT EXISTS restore_steps(
 pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
     let db = Connection::open(path)?;
     db.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Exclusive locking before WAL: the wal-index lives in heap memory, not in a mmap'd
+    // `-shm` file. On a full filesystem (btrfs: any page, copy on write) a store into a
+    // mapped page that cannot be allocated is a SIGBUS that kills ward; write(2) to the
+    // WAL returns ENOSPC instead. The vault has one user at a time anyway (`DIR/lock`).
+    db.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
     // WAL + FULL: a committed entry survives power loss (see the crate docs).
     db.pragma_update(None, "journal_mode", "WAL")?;
     db.pragma_update(None, "synchronous", "FULL")?;
