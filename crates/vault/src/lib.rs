@@ -65,6 +65,12 @@
 //! for an open incident ([`Vault::pin`], done by [`Vault::restore`]) are never dropped
 //! until [`Vault::release`].
 //!
+//! **Reserve** ([`reserve`], [`Limits::reserve_bytes`]): a preallocated `DIR/reserve` (at
+//! most 5 % of the filesystem) held against an attacker who first fills the filesystem so
+//! that no copy fits. When a copy, a restore or the index finds the filesystem full, the
+//! vault releases what that write needs (plus 1 MiB), then, if still full, all of it, and
+//! retries. [`Vault::replenish_reserve`] grows it back while its target stays free.
+//!
 //! ## Restore semantics
 //!
 //! [`Vault::restore`] takes a [`RestorePlan`]: the convicted lineage's owners, the
