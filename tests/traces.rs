@@ -179,10 +179,10 @@ fn record_one(exe: &Path, name: &str, kind: Kind) -> Result<Value, String> {
         return Err(format!("init: {}", String::from_utf8_lossy(&out.stderr)));
     }
     let trace_arg = trace.to_string_lossy().into_owned();
-    // The vault changes what applications see (its hard links make gzip and xz skip
-    // files): record the workloads as they run unhindered. The engine's input is the same.
+    // Recorded as users run ward: defaults, vault on (it holds descriptors, no links, so
+    // gzip and xz see the files as they are).
     let config = base.join("ward.toml");
-    std::fs::write(&config, "vault = false\n").map_err(|e| e.to_string())?;
+    std::fs::write(&config, "vault = true\n").map_err(|e| e.to_string())?;
     let config_arg = config.to_string_lossy().into_owned();
     let mut agent = Ward::start(
         exe,
