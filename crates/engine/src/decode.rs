@@ -310,14 +310,24 @@ fn stored(s: &mut Bits, out: &mut Out) -> Result<(), Stop> {
     Ok(())
 }
 
-fn fixed(s: &mut Bits, out: &mut Out, h: &mut (Huffman, Huffman)) -> Result<(), Stop> {
-    let mut l = [0u8; 288];
-    l[..144].fill(8);
-    l[144..256].fill(9);
-    l[256..280].fill(7);
-    l[280..].fill(8);
-    h.0.build(&l);
-    h.1.build(&[5u8; 30]);
+/// The fixed literal/length and distance codes (RFC 1951 3.2.6), built once.
+fn fixed_tables() -> &'static (Huffman, Huffman) {
+    static T: std::sync::OnceLock<(Huffman, Huffman)> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        let mut l = [0u8; 288];
+        l[..144].fill(8);
+        l[144..256].fill(9);
+        l[256..280].fill(7);
+        l[280..].fill(8);
+        let mut h = (new_huffman(), new_huffman());
+        h.0.build(&l);
+        h.1.build(&[5u8; 30]);
+        h
+    })
+}
+
+fn fixed(s: &mut Bits, out: &mut Out) -> Result<(), Stop> {
+    let h = fixed_tables();
     codes(s, out, &h.0, &h.1)
 }
 
@@ -391,6 +401,62 @@ fn new_huffman() -> Huffman {
 
 /// Decode a prefix of a raw deflate stream (RFC 1951). See the module documentation.
 pub fn inflate_prefix(input: &[u8]) -> Inflated {
+    let mut scratch = Scratch::new();
+    let r = inflate_core(input, &mut scratch);
+    r.finish(scratch.out.buf)
+}
+
+/// Buffers reused across decoding attempts (the output and the dynamic Huffman tables).
+struct Scratch {
+    out: Out,
+    h: Box<(Huffman, Huffman)>,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            out: Out {
+                buf: Vec::with_capacity(4096),
+            },
+            h: Box::new((new_huffman(), new_huffman())),
+        }
+    }
+}
+
+/// What [`inflate_core`] found, before the decoded bytes are counted.
+struct Core {
+    ok: bool,
+    done: bool,
+    consumed: usize,
+    input: usize,
+    produced: usize,
+}
+
+impl Core {
+    /// [`Inflated::verified`] on the core result (`Inflated` takes its fields from it).
+    fn verified(&self, min_input: usize) -> bool {
+        self.ok
+            && (self.consumed >= min_input.min(self.input)
+                || (self.done
+                    && (self.consumed >= 64 || self.input.saturating_sub(self.consumed) <= 12)))
+    }
+
+    fn finish(self, mut buf: Vec<u8>) -> Inflated {
+        buf.truncate(HIST_BYTES);
+        Inflated {
+            ok: self.ok,
+            done: self.done,
+            consumed: self.consumed,
+            input: self.input,
+            produced: self.produced,
+            hist: Histogram::of(&buf),
+            head: buf,
+        }
+    }
+}
+
+/// The decoder proper: decodes into `sc.out` (cleared first).
+fn inflate_core(input: &[u8], sc: &mut Scratch) -> Core {
     let input = &input[..input.len().min(MAX_INPUT)];
     let mut s = Bits {
         data: input,
@@ -398,10 +464,10 @@ pub fn inflate_prefix(input: &[u8]) -> Inflated {
         buf: 0,
         cnt: 0,
     };
-    let mut out = Out {
-        buf: Vec::with_capacity(4096),
-    };
-    let mut h = (new_huffman(), new_huffman());
+    let out = &mut sc.out;
+    out.buf.clear();
+    // Fresh tables for every stream, as for a single call.
+    *sc.h = (new_huffman(), new_huffman());
     let mut done = false;
     let res = loop {
         let last = match s.bits(1) {
@@ -409,9 +475,9 @@ pub fn inflate_prefix(input: &[u8]) -> Inflated {
             Err(e) => break Err(e),
         };
         let r = match s.bits(2) {
-            Ok(0) => stored(&mut s, &mut out),
-            Ok(1) => fixed(&mut s, &mut out, &mut h),
-            Ok(2) => dynamic(&mut s, &mut out, &mut h),
+            Ok(0) => stored(&mut s, out),
+            Ok(1) => fixed(&mut s, out),
+            Ok(2) => dynamic(&mut s, out, &mut sc.h),
             Ok(_) => Err(Stop::Bad),
             Err(e) => Err(e),
         };
@@ -423,17 +489,12 @@ pub fn inflate_prefix(input: &[u8]) -> Inflated {
             break Ok(());
         }
     };
-    let ok = !matches!(res, Err(Stop::Bad));
-    let produced = out.buf.len();
-    out.buf.truncate(HIST_BYTES);
-    Inflated {
-        ok,
+    Core {
+        ok: !matches!(res, Err(Stop::Bad)),
         done,
         consumed: s.pos,
         input: input.len(),
-        produced,
-        hist: Histogram::of(&out.buf),
-        head: out.buf,
+        produced: out.buf.len(),
     }
 }
 
@@ -494,6 +555,26 @@ pub fn gzip_prefix(input: &[u8]) -> Option<Inflated> {
     Some(r)
 }
 
+/// Does any byte of `v` equal zero?
+#[inline]
+fn has_zero_byte(v: u64) -> bool {
+    v.wrapping_sub(0x0101_0101_0101_0101) & !v & 0x8080_8080_8080_8080 != 0
+}
+
+/// Offset of the first byte `b` in `h`, eight bytes at a time.
+fn find_byte(h: &[u8], b: u8) -> Option<usize> {
+    let pat = u64::from_le_bytes([b; 8]);
+    let mut i = 0;
+    while i + 8 <= h.len() {
+        let w = u64::from_le_bytes(h[i..i + 8].try_into().unwrap_or([0; 8]));
+        if has_zero_byte(w ^ pat) {
+            break;
+        }
+        i += 8;
+    }
+    h[i..].iter().position(|&c| c == b).map(|p| p + i)
+}
+
 /// Find a verified zlib or gzip stream that starts in `h` at or after `from` and runs to
 /// the end of `h` (or ends cleanly), decoding to something that is not ciphertext. Returns
 /// its offset. At most `max_tries` candidate offsets are decoded.
@@ -501,19 +582,48 @@ pub fn find_stream(h: &[u8], from: usize, max_tries: usize) -> Option<usize> {
     let mut tries = 0;
     let end = h.len().saturating_sub(16);
     let mut i = from;
+    // One set of buffers for all the candidates; the decoded bytes are only counted for a
+    // candidate that verifies.
+    let mut scratch: Option<Scratch> = None;
     while i < end && tries < max_tries {
-        let r = if zlib_header(&h[i..]) {
-            zlib_prefix(&h[i..])
-        } else if h[i] == 0x1f && h.get(i + 1) == Some(&0x8b) {
-            gzip_prefix(&h[i..])
+        // Cheap filter first: a zlib CMF has CM = 8 and CINFO <= 7 (b & 0x8f == 8); gzip
+        // starts with 0x1f. Eight offsets at a time while none can start a stream.
+        if i + 8 <= end {
+            let w = u64::from_le_bytes(h[i..i + 8].try_into().unwrap_or([0; 8]));
+            if !has_zero_byte((w & 0x8f8f_8f8f_8f8f_8f8f) ^ 0x0808_0808_0808_0808)
+                && !has_zero_byte(w ^ 0x1f1f_1f1f_1f1f_1f1f)
+            {
+                i += 8;
+                continue;
+            }
+        }
+        let b = h[i];
+        if b & 0x8f != 0x08 && b != 0x1f {
+            i += 1;
+            continue;
+        }
+        let at = &h[i..];
+        let skip = if zlib_header(at) {
+            Some(2)
+        } else if b == 0x1f && h.get(i + 1) == Some(&0x8b) {
+            gzip_data_offset(at)
         } else {
             None
         };
-        if let Some(r) = r {
+        if let Some(p) = skip {
             tries += 1;
+            let sc = scratch.get_or_insert_with(Scratch::new);
+            let mut r = inflate_core(&at[p..], sc);
+            r.consumed += p;
+            r.input += p;
             let rest = h.len() - i;
-            if r.verified(rest.min(256)) && !r.payload_random() {
-                return Some(i);
+            if r.verified(rest.min(256)) {
+                let buf = std::mem::take(&mut sc.out.buf);
+                let full = r.finish(buf);
+                if !full.payload_random() {
+                    return Some(i);
+                }
+                sc.out.buf = full.head;
             }
         }
         i += 1;
@@ -585,6 +695,14 @@ pub const ARMOUR_MAX: usize = 6144;
 /// encoding's alphabet only, using most of it (so that decimal numbers are not "hex" and a
 /// CSV is not "ascii85"). Returns the encoding and up to [`ARMOUR_MAX`] decoded bytes.
 pub fn armour(text: &[u8]) -> Option<(Encoding, Vec<u8>)> {
+    if text.len() < 96 || !may_be_armour(text) {
+        return None;
+    }
+    armour_full(text)
+}
+
+/// [`armour`] without its pre-check.
+fn armour_full(text: &[u8]) -> Option<(Encoding, Vec<u8>)> {
     if text.len() < 96 {
         return None;
     }
@@ -640,6 +758,96 @@ pub fn armour(text: &[u8]) -> Option<(Encoding, Vec<u8>)> {
         return Some((Encoding::Ascii85, a85decode(&body_lines)));
     }
     None
+}
+
+/// A cheap exact pre-check of [`armour`]: `false` only when `armour` returns `None`.
+///
+/// `armour` answers `Some` for a `begin ` line (uuencode) or when the bytes of the body
+/// lines stay inside one alphabet. Once the body lines seen so far leave every alphabet
+/// (ordinary text does so within a line or two), only a later `begin ` line can change
+/// the answer, so the rest is only searched for one.
+fn may_be_armour(text: &[u8]) -> bool {
+    // Bit i of `fits[b]`: byte value b belongs to alphabet i.
+    static FITS: std::sync::OnceLock<[u8; 256]> = std::sync::OnceLock::new();
+    let fits = FITS.get_or_init(|| {
+        let hex = |b: u8| {
+            b.is_ascii_hexdigit()
+                || matches!(b, b' ' | b'\t' | b':' | b',' | b';' | b'-' | b'x' | b'X')
+        };
+        let b32 =
+            |b: u8| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b) || b == b'=' || b == b' ';
+        let b64 = |b: u8| {
+            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=' | b' ')
+        };
+        let a85 =
+            |b: u8| (b'!'..=b'u').contains(&b) || matches!(b, b'z' | b' ' | b'~' | b'<' | b'>');
+        let mut t = [0u8; 256];
+        for (b, f) in t.iter_mut().enumerate() {
+            let b = b as u8;
+            *f = hex(b) as u8 | (b32(b) as u8) << 1 | (b64(b) as u8) << 2 | (a85(b) as u8) << 3;
+        }
+        t
+    });
+    // Alphabets all body bytes so far belong to.
+    let mut alive = 0x0fu8;
+    let mut body = false;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (line, next) = match find_byte(rest, b'\n') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = next;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let trimmed = trim(line);
+        if trimmed.is_empty()
+            || trimmed.starts_with(b"-----")
+            || trimmed.windows(2).any(|w| w == b": ")
+        {
+            continue;
+        }
+        if trimmed.starts_with(b"begin ") {
+            return true;
+        }
+        if trimmed == b"end" || trimmed == b"`" {
+            continue;
+        }
+        body = true;
+        for &b in trimmed {
+            alive &= fits[b as usize];
+        }
+        if alive == 0 {
+            return begin_line(rest);
+        }
+    }
+    body
+}
+
+/// Does `text` hold a line that [`armour`] takes for a uuencode `begin ` line?
+fn begin_line(text: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(i) = find_byte(&text[from..], b'b').map(|i| i + from) {
+        from = i + 1;
+        if !text[i..].starts_with(b"begin ") {
+            continue;
+        }
+        // Only (trimmed) whitespace between the start of the line and `begin`.
+        let start = text[..i]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |s| s + 1);
+        if !text[start..i].iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let end = find_byte(&text[i..], b'\n').map_or(text.len(), |e| e + i);
+        let line = text[start..end]
+            .strip_suffix(b"\r")
+            .unwrap_or(&text[start..end]);
+        if !trim(line).windows(2).any(|w| w == b": ") {
+            return true;
+        }
+    }
+    false
 }
 
 fn trim(l: &[u8]) -> &[u8] {
@@ -784,4 +992,112 @@ fn uudecode(lines: &[&[u8]]) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    /// xorshift bytes.
+    fn bytes(seed: &mut u64, n: usize, alphabet: &[u8]) -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                alphabet[(*seed % alphabet.len() as u64) as usize]
+            })
+            .collect()
+    }
+
+    /// `find_stream` as it was written before its fast scan and shared buffers.
+    fn find_stream_reference(h: &[u8], from: usize, max_tries: usize) -> Option<usize> {
+        let mut tries = 0;
+        let end = h.len().saturating_sub(16);
+        let mut i = from;
+        while i < end && tries < max_tries {
+            let r = if zlib_header(&h[i..]) {
+                zlib_prefix(&h[i..])
+            } else if h[i] == 0x1f && h.get(i + 1) == Some(&0x8b) {
+                gzip_prefix(&h[i..])
+            } else {
+                None
+            };
+            if let Some(r) = r {
+                tries += 1;
+                let rest = h.len() - i;
+                if r.verified(rest.min(256)) && !r.payload_random() {
+                    return Some(i);
+                }
+            }
+            i += 1;
+        }
+        None
+    }
+
+    #[test]
+    fn find_stream_matches_reference() {
+        let all: Vec<u8> = (0..=255).collect();
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        // A real zlib stream of text (stored + fixed blocks are enough: a final fixed
+        // block of literals "abc" and a stored block).
+        let zl: Vec<u8> = vec![0x78, 0x9c, 0x4b, 0x4c, 0x4a, 0x06, 0x00];
+        for round in 0..400 {
+            let n = 16 + (round * 37) % 3000;
+            let mut v = bytes(&mut seed, n, &all);
+            if round % 3 == 0 && n > 40 {
+                let at = (round * 13) % (n - 20);
+                v[at..at + zl.len()].copy_from_slice(&zl);
+            }
+            if round % 5 == 0 && n > 40 {
+                let at = (round * 7) % (n - 30);
+                v[at..at + 10].copy_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+            }
+            for (from, tries) in [(0, 16), (3, 2), (0, 1000)] {
+                assert_eq!(
+                    find_stream(&v, from, tries),
+                    find_stream_reference(&v, from, tries),
+                    "round {round}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn armour_precheck_is_exact() {
+        let mut seed = 0x0bad_cafe_f00d_0001u64;
+        let alphabets: [&[u8]; 7] = [
+            b"0123456789abcdef \n",
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=\n",
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\n\r",
+            b"!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstu~<> \n",
+            b"the quick brown fox jumps over lazy dog.,: \n\r\t-",
+            b"begin 644 abc: \n-----BEGIN x\nend`\tvwxyz",
+            b"\n\n  \t\r",
+        ];
+        for round in 0..3000 {
+            let a = alphabets[round % alphabets.len()];
+            let n = 90 + (round * 53) % 2000;
+            let mut v = bytes(&mut seed, n, a);
+            // Mix in a line of another alphabet now and then.
+            if round % 4 == 1 {
+                let b = alphabets[(round / 4) % alphabets.len()];
+                let extra = bytes(&mut seed, 80, b);
+                let at = (round * 11) % v.len();
+                v.splice(at..at, extra);
+            }
+            if round % 9 == 0 {
+                let at = (round * 17) % v.len();
+                v.splice(at..at, b"\n  begin 644 f\n".iter().copied());
+            }
+            if !may_be_armour(&v) {
+                assert!(armour_full(&v).is_none(), "round {round}: {v:?}");
+            }
+            assert_eq!(
+                armour(&v).map(|x| x.0),
+                armour_full(&v).map(|x| x.0),
+                "round {round}"
+            );
+        }
+    }
 }

@@ -71,7 +71,7 @@ use crate::rules::judge_change;
 use crate::rules::note::{NOTE_MAX, NOTE_MIN};
 use crate::rules::wiped::holds_data;
 use crate::sniff::Kind;
-use crate::stats::{fnv1a, MIN_SAMPLE};
+use crate::stats::{hash64, MIN_SAMPLE};
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
@@ -610,7 +610,7 @@ impl Engine {
             if v.is_none() && (NOTE_MIN..=NOTE_MAX).contains(&newp.size) {
                 let head = sample.head();
                 if head.len() as u64 == newp.size {
-                    v = self.note(p, path, fnv1a(head) ^ newp.size);
+                    v = self.note(p, path, hash64(head) ^ newp.size);
                 }
             }
             v

@@ -239,7 +239,7 @@ impl Profile {
             n += 1;
         }
         let mut fp =
-            crate::stats::fnv1a(&head[..head.len().min(512)]) ^ sample.size.rotate_left(29);
+            crate::stats::hash64(&head[..head.len().min(512)]) ^ sample.size.rotate_left(29);
         for b in &blocks[..n] {
             fp = (fp ^ (b.offset << 8 | b.entropy_q as u64)).wrapping_mul(0x0000_0100_0000_01b3);
         }

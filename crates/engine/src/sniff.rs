@@ -1301,7 +1301,10 @@ fn utf16_text(h: &[u8]) -> bool {
 
 /// `hist` is the byte histogram of `h`.
 fn text(h: &[u8], size: u64, hist: &Histogram) -> Option<Format> {
-    if hist.count(0) != 0 && utf16_text(h) {
+    // UTF-16 without a byte-order mark needs a zero byte in 90 % of the code units.
+    let bom = h.starts_with(&[0xff, 0xfe]) || h.starts_with(&[0xfe, 0xff]);
+    let zeros = hist.count(0) as usize;
+    if zeros != 0 && (bom || zeros * 10 >= (h.len() / 2) * 9) && utf16_text(h) {
         return Some(Format::new(Kind::Text, true, false));
     }
     // No control bytes (other than tab, LF, FF, CR, ESC).

@@ -64,7 +64,7 @@
 //!   extension (`a.docx` → `a.docx.locked`), or an encrypted-looking new file named
 //!   `<existing or deleted file>.<unknown ext>`. Numeric extensions (log rotation) and
 //!   common data/archive/backup extensions (`.gz`, `.bak`, `.tmp`, ...) are not "unknown".
-//! * `ransom-note`: small new files (16 B..8 KiB) with identical content (FNV-1a of the
+//! * `ransom-note`: small new files (16 B..8 KiB) with identical content (a 64-bit hash of the
 //!   bytes) created by the lineage in at least 3 distinct directories.
 //!
 //! * **restarts** ([`restarts`]): the runs of one program started anew by a boundary
