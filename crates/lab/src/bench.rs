@@ -57,6 +57,11 @@ pub struct BenchArgs {
     /// to measure what preservation adds).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Overhead benchmark: also time, in each round, the workload under do-nothing kernel
+    /// consumers (a FAN_OPEN_PERM consumer that answers "allow" at once; notification-only
+    /// groups): the floor of each design, measured in the same run as ward.
+    #[arg(long)]
+    pub floors: bool,
     /// Results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -187,6 +192,17 @@ struct OverheadReport {
     target: f64,
     met: bool,
     false_incidents: usize,
+    /// `--floors`: per do-nothing consumer, its runs' ratios to the same round's
+    /// unprotected run, and their median.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    floors: Vec<FloorReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct FloorReport {
+    consumer: &'static str,
+    ratios: Vec<f64>,
+    median_ratio: f64,
 }
 
 fn sh(cmd: &mut Command, what: &str) -> Result<(), ExitError> {
@@ -297,6 +313,10 @@ fn median(v: Vec<f64>) -> f64 {
     crate::eval::median(v).unwrap_or(f64::NAN)
 }
 
+/// The do-nothing consumers `--floors` times.
+const FLOORS: [crate::floors::Floor; 2] =
+    [crate::floors::Floor::OpenPerm, crate::floors::Floor::Notify];
+
 fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
     if !nix::unistd::geteuid().is_root() {
         return Err(ExitError::usage(
@@ -341,6 +361,7 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
     let mut ratios = Vec::new();
     let mut protections = Value::Null;
     let mut false_incidents = 0;
+    let mut floor_ratios: Vec<Vec<f64>> = vec![Vec::new(); FLOORS.len()];
     for round in 0..a.rounds {
         let mut pair = [0.0f64; 2];
         for (k, protected) in [false, true].into_iter().enumerate() {
@@ -398,6 +419,19 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
                 note,
             });
         }
+        if a.floors {
+            for (i, f) in FLOORS.iter().enumerate() {
+                sync();
+                let c = crate::floors::Consumer::start(*f, &mnt)
+                    .map_err(|e| ExitError::runtime(format!("{}: {e}", f.name())))?;
+                let t = Instant::now();
+                workload(&mnt, &tops)?;
+                let r = t.elapsed().as_secs_f64() / pair[0];
+                drop(c);
+                eprintln!("[{}/{}] {}: ratio {r:.3}", round + 1, a.rounds, f.name());
+                floor_ratios[i].push(r);
+            }
+        }
         let ratio = pair[1] / pair[0];
         eprintln!(
             "[{}/{}] unprotected {:.3} s, protected {:.3} s: ratio {:.3}",
@@ -435,6 +469,16 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
         target: 1.02,
         met: median_ratio <= 1.02,
         false_incidents,
+        floors: FLOORS
+            .iter()
+            .zip(floor_ratios)
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(f, r)| FloorReport {
+                consumer: f.name(),
+                median_ratio: median(r.clone()),
+                ratios: r,
+            })
+            .collect(),
     };
     drop(fs);
     if a.json {
@@ -486,6 +530,12 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
         rep.target,
         if rep.met { "met" } else { "MISSED" }
     );
+    if !rep.floors.is_empty() {
+        let _ = writeln!(o, "floors (same rounds, median ratio to unprotected):");
+        for f in &rep.floors {
+            let _ = writeln!(o, "  {:<36} {:.3}×", f.consumer, f.median_ratio);
+        }
+    }
     for (i, r) in rep.runs.iter().enumerate() {
         if let Some(n) = &r.note {
             let _ = writeln!(o, "WARNING pair {}: {n}", i / 2 + 1);

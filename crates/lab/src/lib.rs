@@ -70,6 +70,7 @@ pub mod demo;
 pub mod demo_smb;
 pub mod driver;
 pub mod eval;
+pub mod floors;
 pub mod formats;
 mod profiles;
 mod scratch;
