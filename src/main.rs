@@ -34,8 +34,8 @@ enum Cmd {
     /// active (with the protections the kernel allowed), "incident" for each contained
     /// attack, "restored" when its files are back (files_restored, files_lost,
     /// files_quarantined), "stopped" on SIGTERM/SIGINT. Human-readable logs go to stderr
-    /// (RUST_LOG=debug for more). A vault of pre-damage copies is kept in .ward-vault/ in
-    /// the first protected directory of each filesystem.
+    /// (RUST_LOG=debug for more). A vault of pre-damage copies is kept in .ward-vault/ at
+    /// the root of each protected filesystem, outside the protected trees.
     #[command(after_help = EXIT_HELP)]
     Protect {
         /// Where incidents are recorded (SQLite).
