@@ -30,17 +30,31 @@
 //!
 //! At most [`Config::max_files`](crate::Config::max_files) files are tracked (default 100 000); the least recently
 //! touched ones are evicted first, except files damaged or decoys. A tracked file costs a
-//! fixed-size 72-byte record (no heap allocation) plus about 13 bytes of index slots, so
-//! about 85 bytes (85 MiB for a million files, 8.5 MiB at the default): the record holds
+//! fixed-size 80-byte record (no heap allocation) plus about 13 bytes of index slots, so
+//! about 93 bytes (93 MiB for a million files, 9.3 MiB at the default): the record holds
 //! the file key, a 64-bit hash of its path (lookups by path compare hashes, not strings), the
-//! LRU links and 32-bit ids of its content profile, creator and up to 4 holders with their
-//! baselines. Profiles and process ids are interned with reference counts, so a content
+//! LRU links, 32-bit ids of its content profile, creator and up to 4 holders with their
+//! baselines, and a 64-bit hash of the sample its profile was computed from. Profiles and process ids are interned with reference counts, so a content
 //! shared by a file and its holders' baselines (the common case) or by several files is
 //! stored once (about 85 bytes per distinct content). Only files created by a process keep
 //! their full path (for [`Verdict::files_created`](crate::Verdict::files_created)), at about 80 bytes more each. An evicted file loses nothing that matters for long: its
 //! baseline is sampled again at its next open. Exited processes are forgotten once they
 //! have no live children and no evidence, after [`Config::dead_ttl_ns`](crate::Config::dead_ttl_ns) (or earlier when
 //! more than [`Config::max_dead`](crate::Config::max_dead) exited processes are retained).
+//!
+//! # Unchanged content is not profiled again
+//!
+//! Most opens are of files whose content did not change since the last sample (`grep -r`,
+//! backups, `cp -a` reading the same files again). A sample whose 64-bit hash (all sampled
+//! bytes, the size and the block offsets; `stats::sample_hash`) equals the
+//! one the file's stored profile was computed from reuses that profile: it is the profile
+//! [`Profile::of`](crate::Profile::of) would compute again, unless the hashes collide. The
+//! hash is not cryptographic. A collision is astronomically unlikely for data nobody crafts
+//! (about 2^-64 per changed sample); to exploit one, an attacker would have to produce
+//! ciphertext whose sample hashes to the value of the victim's *old* plain content, which
+//! it would have to read first and then search a 64-bit space for, per file — an encryptor
+//! that did so would be slower than one that is caught. Changed content (any byte of the
+//! sampled blocks, or the size) is profiled afresh.
 //!
 //! # Known limits
 //!
@@ -71,7 +85,7 @@ use crate::rules::judge_change;
 use crate::rules::note::{NOTE_MAX, NOTE_MIN};
 use crate::rules::wiped::holds_data;
 use crate::sniff::Kind;
-use crate::stats::{hash64, MIN_SAMPLE};
+use crate::stats::{hash64, sample_hash, MIN_SAMPLE};
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
@@ -79,6 +93,7 @@ use std::hash::BuildHasherDefault;
 
 /// Counters for monitoring.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EngineStats {
     /// Events observed.
     pub events: u64,
@@ -92,6 +107,10 @@ pub struct EngineStats {
     pub files_evicted: u64,
     /// Exited processes forgotten.
     pub processes_forgotten: u64,
+    /// Content samples profiled (open, close-after-write, modify).
+    pub samples_profiled: u64,
+    /// ... of which the file's stored profile was reused (same sample hash: unchanged).
+    pub profiles_reused: u64,
 }
 
 const MAX_TOMBS: usize = 64;
@@ -377,6 +396,20 @@ impl Engine {
     // ------------------------------------------------------------------------------------
     // Event handlers.
 
+    /// The profile of `sample` of file `k`, with the sample's hash: the file's stored
+    /// profile when it was computed from the same sample (unchanged content), else computed.
+    pub(crate) fn profile(&mut self, k: FileKey, sample: &Sample) -> (Profile, u64) {
+        let h = sample_hash(sample);
+        self.stats.samples_profiled += 1;
+        if let Some(p) = self.files.profile_of_sample(k, h, sample.size) {
+            // Test and debug builds check that the reused profile is the one computed anew.
+            debug_assert!(p == Profile::of(sample), "sample hash collision");
+            self.stats.profiles_reused += 1;
+            return (p, h);
+        }
+        (Profile::of(sample), h)
+    }
+
     pub(crate) fn on_create(&mut self, p: ProcId, path: &str, file: Option<FileKey>) {
         let h = path_hash(path);
         match file {
@@ -409,7 +442,7 @@ impl Engine {
         path: &str,
         sample: &Sample,
     ) -> Option<Verdict> {
-        let prof = Profile::of(sample);
+        let (prof, sh) = self.profile(k, sample);
         let known = self.files.contains(k);
         let creator_hint = self.pending_creates.get(&path_hash(path)).copied();
         self.file_entry(k, path);
@@ -441,7 +474,7 @@ impl Engine {
             }
         }
         self.files.set_holds(k, &holds);
-        self.files.set_profile(k, Some(prof));
+        self.files.set_profile(k, Some(prof), sh);
         // Reading encrypted-looking data (whoever created it) offsets encrypted outputs in
         // the funnel: copying ciphertext is not encrypting.
         // Files too small to judge (locks, pid files, empty keyrings) and files the
@@ -486,7 +519,7 @@ impl Engine {
         path: &str,
         sample: &Sample,
     ) -> Option<Verdict> {
-        let newp = Profile::of(sample);
+        let (newp, sh) = self.profile(k, sample);
         let known = self.files.contains(k);
         let creator_hint = self.pending_creates.get(&path_hash(path)).copied();
         // Deleted while open (`open; unlink; write; close`): judge against the state the
@@ -497,11 +530,11 @@ impl Engine {
             self.untomb(k, path)
         };
         if let Some(t) = tomb {
-            let v = self.judge_close(p, k, path, sample, &newp, Some(t));
+            let v = self.judge_close(p, k, path, sample, (&newp, sh), Some(t));
             self.remove_file(k);
             return v;
         }
-        self.judge_close(p, k, path, sample, &newp, None)
+        self.judge_close(p, k, path, sample, (&newp, sh), None)
     }
 
     pub(crate) fn untomb(&mut self, k: FileKey, path: &str) -> Option<FileState> {
@@ -526,7 +559,7 @@ impl Engine {
         k: FileKey,
         path: &str,
         sample: &Sample,
-        newp: &Profile,
+        (newp, sh): (&Profile, u64),
         restored: Option<FileState>,
     ) -> Option<Verdict> {
         let newp = *newp;
@@ -558,7 +591,7 @@ impl Engine {
         };
         let pre_existing = pre_existing_for && baseline.is_some_and(|b| !b.is_empty());
         let decoy = self.files.decoy(k);
-        self.files.set_profile(k, Some(newp));
+        self.files.set_profile(k, Some(newp), sh);
 
         if decoy && newp.encrypted_looking() {
             return self.decoy_verdict(p, k, path);
@@ -634,7 +667,7 @@ impl Engine {
         if !self.files.contains(k) {
             return None;
         }
-        let newp = Profile::of(sample);
+        let (newp, _) = self.profile(k, sample);
         self.touch(k);
         let creator = self.files.creator(k);
         if creator == Some(p) {

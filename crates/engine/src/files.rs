@@ -1,6 +1,6 @@
 //! The engine's file table: fixed-size records in one slab, no per-file heap allocation.
 //!
-//! A tracked file costs one [`Rec`] (72 bytes) plus about 10 bytes of index slots (file key
+//! A tracked file costs one [`Rec`] (80 bytes) plus about 10 bytes of index slots (file key
 //! and path hash → slot, open addressing at a load factor of 0.5..0.8). Content profiles and
 //! process identities are interned with reference counts: a file and the processes holding
 //! it refer to them by 32-bit ids, so identical contents (a file and its holders' baselines,
@@ -109,7 +109,7 @@ impl FileState {
     }
 }
 
-/// One tracked file. All fields 4-byte aligned: 72 bytes.
+/// One tracked file. All fields 4-byte aligned: 80 bytes.
 #[derive(Clone, Copy, Debug)]
 struct Rec {
     ino: [u32; 2],
@@ -119,6 +119,9 @@ struct Rec {
     /// LRU successor; next free slot for a free record.
     next: u32,
     profile: u32,
+    /// [`crate::stats::sample_hash`] of the sample `profile` was computed from; 0: unknown
+    /// (the profile came from elsewhere, or none).
+    sample: [u32; 2],
     creator: u32,
     /// (process id, baseline profile id) pairs.
     holds: [[u32; 2]; MAX_HOLDS],
@@ -133,6 +136,7 @@ const EMPTY_REC: Rec = Rec {
     prev: NIL,
     next: NIL,
     profile: NIL,
+    sample: [0; 2],
     creator: NIL,
     holds: [[NIL; 2]; MAX_HOLDS],
     nholds: 0,
@@ -415,11 +419,32 @@ impl Files {
         (id != NIL).then(|| self.profiles.get(id))
     }
 
-    pub fn set_profile(&mut self, k: FileKey, p: Option<Profile>) {
+    /// Set the file's profile, computed from a sample with [`crate::stats::sample_hash`]
+    /// `sample_hash` (0: not from a sample, or unknown).
+    pub fn set_profile(&mut self, k: FileKey, p: Option<Profile>, sample_hash: u64) {
         let Some(s) = self.slot(k) else { return };
         let new = p.map_or(NIL, |p| self.profiles.intern(p));
-        let old = std::mem::replace(&mut self.recs[s as usize].profile, new);
+        let r = &mut self.recs[s as usize];
+        let old = std::mem::replace(&mut r.profile, new);
+        r.sample = if new == NIL {
+            [0; 2]
+        } else {
+            split(sample_hash)
+        };
         self.profiles.release(old);
+    }
+
+    /// The file's profile if it was computed from a sample of `size` bytes with hash
+    /// `sample_hash` (the profile of that same sample again, without computing it).
+    pub fn profile_of_sample(&self, k: FileKey, sample_hash: u64, size: u64) -> Option<Profile> {
+        if sample_hash == 0 {
+            return None;
+        }
+        let r = &self.recs[self.slot(k)? as usize];
+        if r.sample != split(sample_hash) {
+            return None;
+        }
+        self.prof(r.profile).filter(|p| p.size == size)
     }
 
     pub fn creator(&self, k: FileKey) -> Option<ProcId> {
@@ -753,7 +778,7 @@ mod tests {
 
     #[test]
     fn record_is_small() {
-        assert_eq!(std::mem::size_of::<Rec>(), 72);
+        assert_eq!(std::mem::size_of::<Rec>(), 80);
         assert!(std::mem::size_of::<Profile>() <= 72);
     }
 
