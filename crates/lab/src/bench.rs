@@ -578,12 +578,17 @@ fn sample_of(data: &[u8]) -> Sample {
 }
 
 /// Synthetic event source: a fixed pool of contents, `files` tracked files, processes.
+/// Each of the `files` files has stable content (an entry of the pool) that changes only
+/// when the workload writes it: re-opens see the content last written, as on a real file
+/// server.
 struct Synth {
     rng: Rng,
     text_samples: Vec<Sample>,
     bin_samples: Vec<Sample>,
     random_new: Vec<Sample>,
     files: u64,
+    /// Current content of file `ino` (< `files`): see [`Synth::sample`].
+    content_of: Vec<u8>,
     next_ino: u64,
     time: u64,
     next_pid: u32,
@@ -628,6 +633,7 @@ impl Synth {
             bin_samples,
             random_new,
             files,
+            content_of: vec![0; files as usize],
             next_ino: files,
             time: 1_000_000_000,
             next_pid: 1000,
@@ -641,14 +647,32 @@ impl Synth {
         self.time
     }
 
-    fn content(&mut self) -> Sample {
+    /// A random content of the pool (one in five binary): its id for [`Synth::sample`].
+    fn content(&mut self) -> u8 {
         if self.rng.below(5) == 0 {
-            let i = self.rng.below(self.bin_samples.len() as u64) as usize;
-            self.bin_samples[i].clone()
+            (self.text_samples.len() as u64 + self.rng.below(self.bin_samples.len() as u64)) as u8
         } else {
-            let i = self.rng.below(self.text_samples.len() as u64) as usize;
-            self.text_samples[i].clone()
+            self.text_content()
         }
+    }
+
+    /// A random text content of the pool.
+    fn text_content(&mut self) -> u8 {
+        self.rng.below(self.text_samples.len() as u64) as u8
+    }
+
+    /// The sample of content `id`: text contents first, then binary ones.
+    fn sample(&self, id: u8) -> Sample {
+        let id = id as usize;
+        match self.text_samples.get(id) {
+            Some(s) => s.clone(),
+            None => self.bin_samples[id - self.text_samples.len()].clone(),
+        }
+    }
+
+    /// The sample of file `ino` (< `files`) as it is now.
+    fn current(&self, ino: u64) -> Sample {
+        self.sample(self.content_of[ino as usize])
     }
 
     fn spawn(&mut self) -> Event {
@@ -714,7 +738,9 @@ impl Synth {
     /// Populate: open file `ino` for reading.
     fn populate(&mut self, ino: u64) -> Event {
         let p = self.worker();
-        let sample = self.content();
+        let c = self.content();
+        self.content_of[ino as usize] = c;
+        let sample = self.sample(c);
         Event {
             time: self.tick(),
             proc: p,
@@ -736,7 +762,7 @@ impl Synth {
         match r {
             // read an existing file
             0..=49 => {
-                let sample = self.content();
+                let sample = self.current(ino);
                 out.push(Event {
                     time: self.tick(),
                     proc: p,
@@ -750,9 +776,10 @@ impl Synth {
             }
             // edit an existing file: open for write, close with new text
             50..=69 => {
-                let before = self.content();
-                let i = self.rng.below(self.text_samples.len() as u64) as usize;
-                let after = self.text_samples[i].clone();
+                let before = self.current(ino);
+                let c = self.text_content();
+                self.content_of[ino as usize] = c;
+                let after = self.sample(c);
                 out.push(Event {
                     time: self.tick(),
                     proc: p,
@@ -782,7 +809,8 @@ impl Synth {
                     let i = self.rng.below(self.random_new.len() as u64) as usize;
                     self.random_new[i].clone()
                 } else {
-                    self.content()
+                    let c = self.content();
+                    self.sample(c)
                 };
                 out.push(Event {
                     time: self.tick(),
@@ -802,15 +830,18 @@ impl Synth {
                     },
                 });
             }
-            // delete a file
-            85..=92 => out.push(Event {
-                time: self.tick(),
-                proc: p,
-                op: Op::Delete {
-                    path: path_of(ino),
-                    file: Some(file),
-                },
-            }),
+            // delete a file (a later open of this inode sees a new file with new content)
+            85..=92 => {
+                self.content_of[ino as usize] = self.content();
+                out.push(Event {
+                    time: self.tick(),
+                    proc: p,
+                    op: Op::Delete {
+                        path: path_of(ino),
+                        file: Some(file),
+                    },
+                })
+            }
             // rename (editor save / log rotation style)
             93..=95 => out.push(Event {
                 time: self.tick(),
@@ -861,6 +892,8 @@ struct EngineReport {
     populate_events_per_s: f64,
     mixed_events: u64,
     mixed_events_per_s: f64,
+    /// Content samples of the mixed events whose file's stored profile was reused.
+    mixed_profile_cache_hit_rate: f64,
     verdicts: u64,
     files_tracked: usize,
     processes_tracked: usize,
@@ -969,7 +1002,8 @@ fn engine_bench(a: &BenchArgs) -> Result<(), ExitError> {
         }
     }
     feed(&mut engine, &mut batch, &mut busy, &mut verdicts);
-    let populate_events = engine.stats().events;
+    let populate_stats = engine.stats();
+    let populate_events = populate_stats.events;
     let populate_busy = busy;
 
     let rss_populated = proc_status_kib("VmRSS:").unwrap_or(0);
@@ -1006,6 +1040,8 @@ fn engine_bench(a: &BenchArgs) -> Result<(), ExitError> {
         populate_events_per_s: populate_events as f64 / populate_busy.as_secs_f64(),
         mixed_events: n,
         mixed_events_per_s: n as f64 / busy.as_secs_f64(),
+        mixed_profile_cache_hit_rate: (st.profiles_reused - populate_stats.profiles_reused) as f64
+            / (st.samples_profiled - populate_stats.samples_profiled).max(1) as f64,
         verdicts,
         files_tracked: st.files_tracked,
         processes_tracked: st.processes_tracked,
@@ -1046,8 +1082,12 @@ fn engine_bench(a: &BenchArgs) -> Result<(), ExitError> {
     );
     let _ = writeln!(
         o,
-        "mixed:    {} events (50% open, 20% open+write+close, 15% create+close, 8% delete, 3% rename, 4% exit+fork) over {} tracked files: {:.0} events/s; {} verdict(s)",
-        rep.mixed_events, rep.files_tracked, rep.mixed_events_per_s, rep.verdicts
+        "mixed:    {} events (50% open, 20% open+write+close, 15% create+close, 8% delete, 3% rename, 4% exit+fork) over {} tracked files: {:.0} events/s; {} verdict(s); profile cache hit rate {:.1}%",
+        rep.mixed_events,
+        rep.files_tracked,
+        rep.mixed_events_per_s,
+        rep.verdicts,
+        rep.mixed_profile_cache_hit_rate * 100.0
     );
     for f in &rep.per_op {
         let _ = writeln!(
@@ -1109,6 +1149,10 @@ mod tests {
             e.observe(ev);
         }
         assert!(e.stats().files_tracked >= 2000);
+        // Re-opens of unchanged files reuse their profiles; writes and new files do not.
+        let st = e.stats();
+        let hit = st.profiles_reused as f64 / st.samples_profiled as f64;
+        assert!(hit > 0.2 && hit < 0.9, "hit rate {hit}");
     }
 
     #[test]
