@@ -581,7 +581,6 @@ macro_rules! vault_after_block_updates {
             use super::*;
             $(
                 #[test]
-                #[ignore = "issue 10: each of the twin's 300 write cycles re-copies the 4 MiB image (a new version, same lineage); the vault's 10 % budget fills with nothing evictable and the attack that follows loses all 8 files it touched (2 GiB ext4/xfs/btrfs: restored 0-1, files_lost reported 3, 7-8 differ)"]
                 fn $fs() {
                     twin_then_attack($kind, "vault_after_block_updates", BLOCKS, "stripe-tail")
                 }

@@ -112,8 +112,9 @@ pub struct Agent<S: EventSource> {
     /// Opens held while their file is preserved: job id → (request, since).
     pub(crate) pending: HashMap<u64, (PermRequest, Instant)>,
     pub(crate) next_job: u64,
-    /// Versions already copied: (dev, ino) → (size, mtime, for which lineage top).
-    pub(crate) preserved: HashMap<(u64, u64), (u64, i64, ProcId)>,
+    /// Versions already copied: (dev, ino) → (size, mtime, for which lineage top, when the
+    /// copy was made).
+    pub(crate) preserved: HashMap<(u64, u64), (u64, i64, ProcId, Instant)>,
     /// Descriptors of files untrusted processes opened for reading (see `hold`).
     pub(crate) held: HashMap<(u64, u64), Held>,
     pub(crate) held_paths: HashMap<PathBuf, (u64, u64)>,

@@ -230,6 +230,9 @@ impl<S: EventSource> Agent<S> {
                 }
             }
             Op::Delete { path, .. } => self.release_held(Path::new(path), o.event.proc),
+            Op::CloseWrite { file, path, .. } => {
+                self.own_version(o.event.proc, (file.dev, file.ino), Path::new(path))
+            }
             _ => {}
         }
         if let Some(v) = self.engine.observe(&o.event) {

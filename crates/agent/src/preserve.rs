@@ -17,6 +17,10 @@ use ward_model::{AgentEvent, RestoreStatus, Restored};
 use ward_sensor::{EventSource, PermRequest};
 use ward_vault::Owner;
 
+/// How long after a copy a lineage's own later versions of that file need no new copy
+/// (see [`Agent::own_version`]): at most one copy per file per lineage in this time.
+pub(crate) const OWN_VERSIONS_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
+
 impl<S: EventSource> Agent<S> {
     /// Does this open need the file's current content kept? Untrusted opener, non-empty
     /// file on a filesystem with a vault, and not already kept for this lineage.
@@ -35,8 +39,36 @@ impl<S: EventSource> Agent<S> {
         let top = self.lineage_top(p.proc);
         !matches!(
             self.preserved.get(&(st.dev, st.ino)),
-            Some(&(size, mtime, who)) if size == st.size && mtime == st.mtime_ns && who == top
+            Some(&(size, mtime, who, _)) if size == st.size && mtime == st.mtime_ns && who == top
         )
+    }
+
+    /// `proc` closed `key` (at `path`) after writing it (see [`OWN_VERSIONS_FOR`]). When the vault already holds the
+    /// version from before this lineage's first write, what the lineage wrote since is its
+    /// own: a restore only ever needs the content from before its first write, so its next
+    /// write-open of the file needs no new copy. Without this, a program that rewrites
+    /// the same large file over and over (an image editor, a block-updating database
+    /// tool) fills the vault with its own versions until nothing is left for the next
+    /// attack's victims. A write by anybody else changes the file's mtime again, so the
+    /// next write-open of this lineage copies that version.
+    pub(crate) fn own_version(&mut self, proc: ProcId, key: (u64, u64), path: &Path) {
+        let Some(entry) = self.preserved.get(&key).copied() else {
+            return;
+        };
+        // Refreshed now and then, so a lineage that lives for days (an smbd session) keeps a
+        // recent fallback should its first copy expire.
+        if entry.2 != self.lineage_top(proc) || entry.3.elapsed() >= OWN_VERSIONS_FOR {
+            return;
+        }
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if (m.dev(), m.ino()) == key => {
+                let mtime = m.mtime() * 1_000_000_000 + m.mtime_nsec();
+                self.preserved
+                    .insert(key, (m.size(), mtime, entry.2, entry.3));
+            }
+            _ => {}
+        }
     }
 
     /// The topmost process of `proc`'s lineage (below the boundary).
@@ -210,8 +242,10 @@ impl<S: EventSource> Agent<S> {
                                     self.preserved.clear();
                                 }
                                 let top = self.lineage_top(p.proc);
-                                self.preserved
-                                    .insert((st.dev, st.ino), (st.size, st.mtime_ns, top));
+                                self.preserved.insert(
+                                    (st.dev, st.ino),
+                                    (st.size, st.mtime_ns, top, Instant::now()),
+                                );
                             }
                         }
                         Err(e) => {
