@@ -123,3 +123,43 @@ fn periodic_jobs_that_compress_or_rotate_are_quiet() {
     }
     sim.assert_no_verdict();
 }
+
+/// One cron, one interpreter, different scripts: `python3 /opt/a.py` and
+/// `python3 /opt/b.py` are different programs (their damage is not added up), while the
+/// same script re-launched is one program (a slow attacker's runs still add up).
+#[test]
+fn interpreter_runs_are_one_program_per_script() {
+    let run = |scripts: &[&str]| {
+        let mut sim = Sim::new();
+        let fs = files(&mut sim, 6);
+        let init = sim.init;
+        let cron = sim.spawn_full(Some(init), "/usr/sbin/cron", true);
+        sim.step = 10 * 60 * SEC / 4;
+        for (i, f) in fs.iter().take(3).enumerate() {
+            let job = sim.spawn(cron, "/usr/bin/python3.11");
+            let info = ProcInfo {
+                id: job,
+                parent: Some(cron),
+                exe: "/usr/bin/python3.11".into(),
+                cmdline: vec!["python3".into(), scripts[i % scripts.len()].into()],
+                uid: 33,
+                boundary: false,
+            };
+            sim.emit(job, Op::Process(info));
+            let n = sim.content(f).len();
+            sim.overwrite(job, f, random(i as u64, n));
+            sim.exit(job);
+        }
+        sim.verdicts.len()
+    };
+    assert_eq!(
+        run(&["/opt/enc.py"]),
+        1,
+        "same script re-launched: one program"
+    );
+    assert_eq!(
+        run(&["/opt/a.py", "/opt/b.py", "/opt/c.py"]),
+        0,
+        "three different scripts are three programs"
+    );
+}

@@ -27,6 +27,35 @@ pub(crate) const MAX_GROUPS: usize = 4096;
 /// Damaged files remembered per identity.
 pub(crate) const MAX_GROUP_DAMAGE: usize = 64;
 
+/// Interpreters whose program is the script they run, not their executable.
+const INTERPRETERS: &[&str] = &[
+    "python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "bash", "sh", "dash",
+    "zsh", "ksh", "pwsh", "lua", "Rscript",
+];
+
+/// For an interpreter, what it runs: `:` and the script path (or `-m module`), so that
+/// unrelated jobs of one cron or one shell (`python3 backup.py`, `python3 report.py`) are
+/// not one program; `None` for other executables and for inline code (`-c`), where the
+/// interpreter is the identity (per-file inline code would otherwise split a slow
+/// attacker's runs). Versioned names (`python3.11`) count as their family.
+pub(crate) fn script_of(exe: &str, cmdline: &[String]) -> Option<String> {
+    let base = exe.rsplit('/').next().unwrap_or(exe);
+    let family = base.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    if !INTERPRETERS.contains(&base) && !INTERPRETERS.contains(&family) {
+        return None;
+    }
+    let mut args = cmdline.iter().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-c" | "-e" | "--eval" => return None,
+            "-m" => return args.next().map(|m| format!(":-m {m}")),
+            _ if a.starts_with('-') => continue,
+            _ => return Some(format!(":{a}")),
+        }
+    }
+    None
+}
+
 impl Engine {
     /// The program identity of the lineage whose root is `top`, when its parent is a
     /// boundary process.
@@ -37,7 +66,14 @@ impl Engine {
         if !parent.boundary() {
             return None;
         }
-        let id = format!("{}:{}:{}:{}", pp.pid, pp.start, info.uid, info.exe);
+        let id = format!(
+            "{}:{}:{}:{}{}",
+            pp.pid,
+            pp.start,
+            info.uid,
+            info.exe,
+            script_of(&info.exe, &info.cmdline).unwrap_or_default()
+        );
         Some(path_hash(&id))
     }
 
@@ -104,5 +140,37 @@ impl Engine {
         v.damage_count = v.files_damaged.len();
         v.score = v.score.max(v.damage_count as u32 * 10);
         Some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::script_of;
+
+    fn v(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn interpreters_are_identified_by_their_script() {
+        let py = "/usr/bin/python3.11";
+        assert_eq!(
+            script_of(py, &v(&["python3", "-u", "/opt/backup.py", "x"])).as_deref(),
+            Some(":/opt/backup.py")
+        );
+        assert_eq!(
+            script_of(py, &v(&["python3", "-m", "tool", "a"])).as_deref(),
+            Some(":-m tool")
+        );
+        assert_eq!(script_of(py, &v(&["python3", "-c", "print(1)"])), None);
+        assert_eq!(
+            script_of("/bin/bash", &v(&["bash", "run.sh"])).as_deref(),
+            Some(":run.sh")
+        );
+        assert_eq!(script_of("/usr/bin/openssl", &v(&["openssl", "enc"])), None);
+        assert_ne!(
+            script_of(py, &v(&["python3", "backup.py"])),
+            script_of(py, &v(&["python3", "report.py"]))
+        );
     }
 }
