@@ -61,7 +61,9 @@
 //! Files smaller than 64 bytes cannot be judged random. Only the sampled blocks are seen
 //! (the head, a middle block and the last 4 KiB): an encryptor that keeps the head intact
 //! and misses both other blocks (a stride that avoids them) is only caught through the
-//! format's end structure (zip, PDF, PNG), the funnel, decoy and naming rules. bzip2 and
+//! blocks it wrote ([`Op::Written`], where the sensor has pre-content events; not over
+//! data that was random already, such as deflated zip members), the format's end
+//! structure (zip, PDF, PNG), the funnel, decoy and naming rules. bzip2 and
 //! the LZMA chunks of xz are checked structurally, not decoded; raw deflate after an
 //! arbitrary header is recognised only at DICOM pixel data. One single-byte-XOR'd text is
 //! "substituted text" only when its four most frequent byte values all changed. A single
@@ -184,6 +186,7 @@ impl Engine {
             } => self.on_open(p, *file, path, sample),
             Op::CloseWrite { file, path, sample } => self.on_close_write(p, *file, path, sample),
             Op::Modify { file, path, sample } => self.on_modify(p, *file, path, sample),
+            Op::Written { file, path, blocks } => self.on_written(p, *file, path, blocks),
             Op::Create { path, file } => {
                 self.on_create(p, path, *file);
                 None

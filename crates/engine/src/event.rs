@@ -60,6 +60,21 @@ pub struct Block {
     pub data: Vec<u8>,
 }
 
+/// One block of a file as it was before a write and as it is after it (see
+/// [`Op::Written`]). `before` is empty when the write was past the end of the file (an
+/// append); either may be shorter than the block at the end of the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrittenBlock {
+    /// Offset of the block in the file.
+    pub offset: u64,
+    /// The bytes before the write (serialised as hex).
+    #[serde(with = "hex_bytes")]
+    pub before: Vec<u8>,
+    /// The bytes after it (serialised as hex).
+    #[serde(with = "hex_bytes")]
+    pub after: Vec<u8>,
+}
+
 /// Bytes read from the start of a file.
 pub const HEAD_LEN: usize = 8192;
 /// Bytes read for each of the middle and tail blocks.
@@ -141,6 +156,22 @@ pub enum Op {
         path: String,
         /// Its content now.
         sample: Sample,
+    },
+    /// The bytes of ranges the process *wrote* in a file it holds open for writing, before
+    /// and after: for each range (a 4 KiB-aligned block of a write) the sensor read the
+    /// old bytes while the write waited in a pre-content permission event, and the new
+    /// bytes when it sends this event — just before the `Modify` or `CloseWrite` of the
+    /// same file (both are still judged). Where the sampled head/middle/tail blocks miss
+    /// what was written (stripes between them), this is how the engine sees it: a block
+    /// that held readable data before and is random now. Sensors without pre-content
+    /// events never send it.
+    Written {
+        /// The file.
+        file: FileKey,
+        /// Its path.
+        path: String,
+        /// The written blocks, in the order of the writes (a few per open at most).
+        blocks: Vec<WrittenBlock>,
     },
     /// The process created a directory entry (a new file).
     Create {

@@ -50,7 +50,7 @@ pub mod verdict;
 
 pub use config::Config;
 pub use engine::{Engine, EngineStats};
-pub use event::{Block, Event, FileKey, Op, ProcId, ProcInfo, Sample};
+pub use event::{Block, Event, FileKey, Op, ProcId, ProcInfo, Sample, WrittenBlock};
 pub use profile::Profile;
 pub use sniff::{Format, Kind};
 pub use verdict::{Indicator, Verdict};

@@ -920,6 +920,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::Rename { .. } => "rename",
         Op::Connect { .. } => "connect",
         Op::Modify { .. } => "modify (sampled)",
+        Op::Written { .. } => "written blocks",
     }
 }
 

@@ -1,10 +1,27 @@
 //! Rule (b), `partial-encryption`: the head kept its (valid, known) format but sampled
 //! blocks went from not-random to random at the same offset (intermittent or
 //! header-preserving encryption).
+//!
+//! The same rule on **written blocks** ([`Op::Written`](crate::Op::Written)): the sensor
+//! saw the bytes of the blocks a process wrote, before and after. Striped encryption
+//! (4 KiB of every 64 KiB) misses the sampled head, middle and tail blocks, but not the
+//! blocks it writes. A written block *flips* when it held data that was neither random,
+//! armoured nor one repeated byte value (text, records, uncompressed structure) and is
+//! ciphertext-like now. The file is damaged when at least one written block flipped and
+//! flips are at least half of the judged blocks (those with at least
+//! [`WRITTEN_MIN`] bytes before and after). Not flips: a database rewriting random pages
+//! (random before), writes into preallocated or freed space (constant before), appends
+//! (nothing before), edits of text with text. Judged only for files that existed before
+//! the writer opened them and whose baseline was not already encrypted-looking.
 
-use crate::profile::Profile;
+use crate::engine::Engine;
+use crate::event::{FileKey, ProcId, WrittenBlock};
+use crate::profile::{BlockProfile, Profile};
 use crate::sniff::Kind;
-use crate::verdict::Indicator;
+use crate::verdict::{Indicator, Verdict};
+
+/// Bytes a written block needs before and after to be judged.
+pub const WRITTEN_MIN: usize = 256;
 
 /// Rule (b): partial encryption with the head format kept.
 pub(crate) fn judge(base: &Profile, new: &Profile) -> Option<u16> {
@@ -60,4 +77,53 @@ fn flipped(
             .find(|bb| bb.offset == nb.offset)
             .is_some_and(|bb| !bb.ciphertext_like() && nb.ciphertext_like())
     })
+}
+
+/// Written blocks (see the module docs): the indicator bits when the writes encrypted data.
+pub(crate) fn judge_written(base: &Profile, blocks: &[WrittenBlock]) -> Option<u16> {
+    if base.is_empty() || base.encrypted_looking() {
+        return None;
+    }
+    let (mut judged, mut flips) = (0usize, 0usize);
+    for b in blocks {
+        if b.before.len() < WRITTEN_MIN || b.after.len() < WRITTEN_MIN {
+            continue;
+        }
+        judged += 1;
+        let old = BlockProfile::of(b.offset, &b.before, false);
+        if old.ciphertext_like() || old.constant() {
+            continue;
+        }
+        if BlockProfile::of(b.offset, &b.after, false).ciphertext_like() {
+            flips += 1;
+        }
+    }
+    (flips > 0 && 2 * flips >= judged).then(|| Indicator::PartialEncryption.bit())
+}
+
+impl Engine {
+    /// [`Op::Written`](crate::Op::Written) by `p`: judged against `p`'s baseline of the file
+    /// (damage counts once per file, like the close-write that follows).
+    pub(crate) fn on_written(
+        &mut self,
+        p: ProcId,
+        k: FileKey,
+        path: &str,
+        blocks: &[WrittenBlock],
+    ) -> Option<Verdict> {
+        // A file never seen (opened before ward started) or created by `p`: nothing to judge.
+        if !self.files.contains(k) || self.files.creator(k) == Some(p) {
+            return None;
+        }
+        self.touch(k);
+        let held = self
+            .files
+            .holds(k)
+            .iter()
+            .find(|h| h.proc == p)
+            .and_then(|h| h.baseline);
+        let base = held.or_else(|| self.files.profile(k))?;
+        let bits = judge_written(&base, blocks)?;
+        self.damage(p, k, path, bits)
+    }
 }
