@@ -125,6 +125,11 @@ pub struct Agent<S: EventSource> {
     pub(crate) doomed: HashMap<ProcId, Vec<(Held, Instant)>>,
     /// Lineage chains of the processes on whose behalf files were preserved.
     pub(crate) owners: HashMap<ProcId, Vec<ProcId>>,
+    /// Files opened for writing by an untrusted process although no copy could be made
+    /// (timeout, vault full, error): (dev, ino) → (path, writer's lineage chain, whether
+    /// that lineage then wrote it). A contained lineage's written ones count as lost
+    /// unless the vault holds them after all (see `plan_record`).
+    pub(crate) unpreserved: HashMap<(u64, u64), (PathBuf, Vec<ProcId>, bool)>,
     /// Recent renames with the lineage chain of the renaming process.
     pub(crate) renames: VecDeque<(Vec<ProcId>, String, String)>,
     /// Restores to plan once the contained lineage's last events are in:
@@ -213,6 +218,7 @@ impl<S: EventSource> Agent<S> {
             max_held: raise_fd_limit(),
             doomed: HashMap::new(),
             owners: HashMap::new(),
+            unpreserved: HashMap::new(),
             renames: VecDeque::new(),
             restores_due: Vec::new(),
             uptime: uptime_secs(),

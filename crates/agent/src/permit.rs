@@ -179,6 +179,9 @@ impl<S: EventSource> Agent<S> {
                 );
             }
         }
+        if allow && !matches!(outcome, CopyOutcome::Kept) {
+            self.note_unpreserved(&p);
+        }
         self.answer_after(p, allow, held_since.elapsed());
     }
 

@@ -126,10 +126,18 @@ impl<S: EventSource> Agent<S> {
         let in_lineage = |chain: &Vec<ProcId>| chain.contains(&root);
         PlanRecord {
             incident: incident.to_string(),
+            // What the engine judged damaged, and what the lineage wrote although no copy
+            // could be made: lost unless the vault holds it after all (count_unpreserved).
             damaged: damaged
                 .iter()
                 .chain(self.engine.damaged_since_verdict(root))
                 .map(PathBuf::from)
+                .chain(
+                    self.unpreserved
+                        .values()
+                        .filter(|(_, chain, written)| *written && in_lineage(chain))
+                        .map(|(p, _, _)| p.clone()),
+                )
                 .collect(),
             vaults: self
                 .vault

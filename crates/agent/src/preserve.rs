@@ -52,6 +52,14 @@ impl<S: EventSource> Agent<S> {
     /// attack's victims. A write by anybody else changes the file's mtime again, so the
     /// next write-open of this lineage copies that version.
     pub(crate) fn own_version(&mut self, proc: ProcId, key: (u64, u64), path: &Path) {
+        if self.unpreserved.contains_key(&key) {
+            let chain = self.engine.lineage(proc);
+            if let Some(u) = self.unpreserved.get_mut(&key) {
+                if u.1.contains(&proc) || chain.iter().any(|n| u.1.contains(n)) {
+                    u.2 = true;
+                }
+            }
+        }
         let Some(entry) = self.preserved.get(&key).copied() else {
             return;
         };
@@ -69,6 +77,20 @@ impl<S: EventSource> Agent<S> {
             }
             _ => {}
         }
+    }
+
+    /// A write-intent open let through without a copy (see `Agent::unpreserved`).
+    pub(crate) fn note_unpreserved(&mut self, p: &PermRequest) {
+        let (Some(st), Some(path)) = (p.stat, p.path.clone()) else {
+            return;
+        };
+        if self.unpreserved.len() >= MAX_OWNERS {
+            self.unpreserved.clear();
+        }
+        let mut chain = vec![p.proc];
+        chain.extend(self.engine.lineage(p.proc));
+        self.unpreserved
+            .insert((st.dev, st.ino), (path, chain, false));
     }
 
     /// The topmost process of `proc`'s lineage (below the boundary).
