@@ -410,6 +410,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
             smb: smb.is_some(),
             smb_fanout: connects.is_some(),
             modify_samples: caps.modify_samples,
+            write_ranges: caps.write_ranges,
         },
         vaults: vault_dirs.clone(),
         sensor: match connects {

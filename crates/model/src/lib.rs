@@ -199,6 +199,11 @@ pub struct Protections {
     /// Files held open for writing are sampled as they are modified (not only at close).
     #[serde(default)]
     pub modify_samples: bool,
+    /// The old and new bytes of the blocks a writer changes are judged (pre-content
+    /// events, Linux >= 6.14, on every protected filesystem): striped encryption between
+    /// the sampled blocks is seen.
+    #[serde(default)]
+    pub write_ranges: bool,
 }
 
 /// `ready`: protection is fully active.

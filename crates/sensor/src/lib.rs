@@ -26,6 +26,24 @@
 //!    read→write→delete funnels, appended extensions and ransom notes.
 //! 3. **Process connector** (netlink): fork/exec/exit, so the parentage of a short-lived
 //!    child (`rm` run once per file) is known even after it exited.
+//! 4. **Pre-content group** (`FAN_CLASS_PRE_CONTENT`, Linux >= 6.14, `FAN_REPORT_TID`):
+//!    the bytes a writer actually changes. A blocking `FAN_PRE_ACCESS` event comes before
+//!    each read or write of a file, with the range (offset, count). The kernel decides
+//!    whether a file raises these events when it is *opened*, from the marks present then
+//!    (measured: an inode mark added in that open's `FAN_OPEN_PERM` is too late), so the
+//!    group watches the whole filesystem and every open that is not a watched write-open
+//!    gets an evictable ignore mark while its opener waits in `FAN_OPEN_PERM` (before it
+//!    can read or write): reads and writes of those files are filtered in the kernel and
+//!    never reach ward. A write-open of a protected file by another process has its ignore
+//!    mark removed instead; for each of its first [`WRITE_RANGES`] written blocks ward
+//!    reads the block's *old* bytes through the event fd and then allows the write. The
+//!    event does not say read or write: the blocked thread's `/proc/TID/syscall` does
+//!    (reads are allowed at once; anything else counts as a possible write, compared at
+//!    close). After the budget, or at close-write, the ignore mark is put back. At the
+//!    close-write (and with each modification sample) ward reads the same blocks' new
+//!    bytes and sends both as [`Op::Written`] before the sample. Where the kernel or the
+//!    filesystem refuses the mark (tmpfs, older kernels) the content is judged from the
+//!    samples only, as before.
 //!
 //! Costs measured on these machines (BRIEF §6): a blocking event on every open costs about
 //! 1.75× on file-heavy work, notification-only groups about 1.3×. This is the correct,
@@ -50,7 +68,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
-use ward_engine::{Block, Event, FileKey, Op, ProcId, Sample};
+use ward_engine::{Block, Event, FileKey, Op, ProcId, Sample, WrittenBlock};
 use ward_sys::decode::{self, FileHandle, RawEvent};
 use ward_sys::fanotify::{self as fan, Fanotify};
 use ward_sys::proc_connector::{ProcConnector, ProcEvent};
@@ -88,6 +106,9 @@ pub struct Capabilities {
     /// the files opened for writing), so writes through held descriptors are judged as
     /// they happen, not at close.
     pub modify_samples: bool,
+    /// The old and new bytes of the blocks a writer changed ([`Op::Written`], pre-content
+    /// events) on every protected filesystem.
+    pub write_ranges: bool,
 }
 
 /// Counters.
@@ -102,6 +123,10 @@ pub struct SensorStats {
     pub errors: u64,
     /// Samples sent while a file was held open for writing.
     pub modify_samples: u64,
+    /// Pre-content events answered.
+    pub pre_events: u64,
+    /// Written blocks whose old bytes were read (for [`Op::Written`]).
+    pub written_blocks: u64,
 }
 
 /// A permission event waiting for an answer. Dropping it without [`Sensor::answer`]
@@ -294,15 +319,23 @@ pub struct Sensor {
     denied: std::collections::HashSet<u32>,
     /// Files opened for writing that carry a `FAN_MODIFY` inode mark, and what was sampled.
     watched: HashMap<FileKey, Watched>,
+    /// The pre-content group (see the module docs), when the kernel has one.
+    pre: Option<Fanotify>,
 }
 
 /// A file held open for writing whose modifications are sampled.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Watched {
     /// Samples sent so far for this open.
     samples: u8,
     /// When the last one was sent (sensor time, ns); 0 for none yet.
     last: u64,
+    /// Pre-content events of this file are being examined (its ignore mark is removed).
+    pre: bool,
+    /// Reads seen in pre-content events.
+    reads: u32,
+    /// Written blocks: offset and the bytes before the first write to the block.
+    ranges: Vec<(u64, Vec<u8>)>,
 }
 
 /// Samples per write-open: the first modification, then at most one per
@@ -313,6 +346,19 @@ const MODIFY_SAMPLES: u8 = 4;
 const MODIFY_GAP_NS: u64 = 50_000_000;
 /// Files watched at once (beyond it, write-opens are judged at close only).
 const MAX_WATCHED: usize = 16_384;
+/// Written blocks recorded per write-open; then the file's pre-content events are silenced.
+pub const WRITE_RANGES: usize = 8;
+/// Size (and alignment) of a recorded written block.
+const WRITE_BLOCK: u64 = 4096;
+/// Reads of a watched file answered before its pre-content events are silenced (a writer
+/// that reads its file in small pieces, a database, costs no more after that).
+const PRE_READS: u32 = 1024;
+/// Ignore marks for pre-content events: kept across modifications, dropped with the inode.
+const QUIET_FLAGS: libc::c_uint = fan::FAN_MARK_ADD
+    | fan::FAN_MARK_INODE
+    | fan::FAN_MARK_IGNORED_MASK
+    | fan::FAN_MARK_IGNORED_SURV_MODIFY
+    | fan::FAN_MARK_EVICTABLE;
 
 const CONTENT_MASK: u64 = fan::FAN_OPEN_PERM | fan::FAN_CLOSE_WRITE;
 
@@ -376,6 +422,31 @@ impl Sensor {
             }
         };
 
+        // Pre-content events (Linux >= 6.14), only with the per-file watch of write-opens.
+        let pre = if caps.modify_samples {
+            match Fanotify::init(
+                fan::FAN_CLASS_PRE_CONTENT
+                    | fan::FAN_CLOEXEC
+                    | fan::FAN_NONBLOCK
+                    | fan::FAN_UNLIMITED_QUEUE
+                    | fan::FAN_UNLIMITED_MARKS
+                    | fan::FAN_REPORT_TID,
+                event_flags,
+            ) {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    tracing::warn!(
+                        "pre-content events unavailable ({e}): the blocks a writer changes \
+                         between the sampled ones are not seen; ward needs Linux >= 6.14"
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut pre_marked = 0usize;
+
         let mut mounts: Vec<Mount> = Vec::new();
         for p in &opts.paths {
             let info = ward_sys::fs::statfs(p).map_err(|e| SensorError::Mark {
@@ -397,6 +468,21 @@ impl Sensor {
                     path: p.clone(),
                     source: e,
                 })?;
+            if let Some(g) = &pre {
+                match g.mark(
+                    fan::FAN_MARK_ADD | fan::FAN_MARK_FILESYSTEM,
+                    fan::FAN_PRE_ACCESS,
+                    p,
+                ) {
+                    Ok(()) => pre_marked += 1,
+                    Err(e) => tracing::warn!(
+                        "pre-content events unavailable on {} ({}: {e}): the blocks a writer \
+                         changes between the sampled ones are not seen there",
+                        p.display(),
+                        caps.filesystems.last().map(String::as_str).unwrap_or("?")
+                    ),
+                }
+            }
             let fd = std::fs::File::options()
                 .read(true)
                 .custom_flags(libc::O_DIRECTORY)
@@ -407,6 +493,8 @@ impl Sensor {
                 fd: fd.into(),
             });
         }
+        caps.write_ranges = pre.is_some() && pre_marked == mounts.len();
+        let pre = pre.filter(|_| pre_marked > 0);
         let mut names_ok = names;
         if let Some(g) = &names_ok {
             let mut ok = true;
@@ -472,6 +560,7 @@ impl Sensor {
             connect_buf: Vec::new(),
             denied: Default::default(),
             watched: HashMap::new(),
+            pre,
         })
     }
 
@@ -501,6 +590,9 @@ impl Sensor {
     /// The fds to wait on (content, names, process connector, connections).
     pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
         let mut v = vec![self.content.as_fd()];
+        if let Some(g) = &self.pre {
+            v.push(g.as_fd());
+        }
         if let Some(n) = &self.names {
             v.push(n.as_fd());
         }
@@ -564,6 +656,10 @@ impl Sensor {
     /// and the other queues drained after it, so every name or process event that
     /// happened before a permission event is delivered before it.
     pub fn read(&mut self, out: &mut Vec<Observation>) -> io::Result<()> {
+        // Pre-content events first: each holds a reader or writer of a watched file, and
+        // each is answered here, after bounded work. (Their records are complete before the
+        // close-write of the same file is read: the write waited for the answer.)
+        self.drain_pre();
         let mut content_raw = Vec::new();
         loop {
             let n = self.content.read(&mut self.buf)?;
@@ -747,6 +843,9 @@ impl Sensor {
                     path.display()
                 );
             }
+            if let Some(fd) = &r.fd {
+                self.quiet(fd.as_fd());
+            }
             return self.answer(r, write == Some(false));
         }
         if !self.in_scope(&path) {
@@ -755,7 +854,14 @@ impl Sensor {
         }
         let st = match ward_sys::fs::fstat(fd.as_fd()) {
             Ok(st) if st.regular => st,
-            _ => return self.allow_with(req, fd),
+            // Directories and devices raise no pre-content events: nothing to silence.
+            _ => {
+                if let Some(mut r) = req {
+                    r.fd = Some(fd);
+                    self.answer(r, true);
+                }
+                return;
+            }
         };
         let proc = self.attribute(ev.pid, time, out);
         let file = FileKey {
@@ -768,15 +874,40 @@ impl Sensor {
             None
         };
         let closed = ev.mask & fan::FAN_CLOSE_WRITE != 0;
+        let mut written = Vec::new();
         if is_perm && write == Some(true) {
             self.watch(file, fd.as_fd());
+        } else if is_perm {
+            self.quiet(fd.as_fd());
         } else if !is_perm && !closed {
             // FAN_MODIFY of a watched file: sample it, within the budget.
             if !self.modify_due(file, fd.as_fd(), time) {
                 return;
             }
-        } else if closed && self.watched.remove(&file).is_some() {
+            if let Some(w) = self.watched.get(&file) {
+                written = written_blocks(&w.ranges, fd.as_fd());
+            }
+        } else if let Some(w) = closed.then(|| self.watched.remove(&file)).flatten() {
             self.unwatch(fd.as_fd());
+            if w.pre {
+                self.quiet(fd.as_fd());
+            }
+            written = written_blocks(&w.ranges, fd.as_fd());
+        }
+        if !written.is_empty() {
+            out.push(Observation {
+                event: Event {
+                    time,
+                    proc,
+                    op: Op::Written {
+                        file,
+                        path: path.to_string_lossy().into_owned(),
+                        blocks: written,
+                    },
+                },
+                perm: None,
+                deferred: None,
+            });
         }
         // A known read-only open: sample after answering. Anything else that may write:
         // sample now, before the opener can change the file.
@@ -818,28 +949,172 @@ impl Sensor {
         });
     }
 
-    /// Watch a file just opened for writing: its modifications are sampled.
+    /// Watch a file just opened for writing: its modifications are sampled, and (with
+    /// pre-content events) the blocks it writes recorded.
     fn watch(&mut self, file: FileKey, fd: BorrowedFd<'_>) {
-        if !self.caps.modify_samples
-            || self.watched.contains_key(&file)
-            || self.watched.len() >= MAX_WATCHED
-        {
+        if self.watched.contains_key(&file) {
             return;
+        }
+        if !self.caps.modify_samples || self.watched.len() >= MAX_WATCHED {
+            return self.quiet(fd);
         }
         let flags = fan::FAN_MARK_ADD | fan::FAN_MARK_INODE;
         match self.content.mark_fd(flags, fan::FAN_MODIFY, fd) {
             Ok(()) => {
+                // Hear this file's reads and writes: remove its ignore mark (none yet is
+                // fine: a file first opened now).
+                let pre = self.pre.as_ref().is_some_and(|g| {
+                    let flags =
+                        fan::FAN_MARK_REMOVE | fan::FAN_MARK_INODE | fan::FAN_MARK_IGNORED_MASK;
+                    match g.mark_fd(flags, fan::FAN_PRE_ACCESS, fd) {
+                        Ok(()) => true,
+                        Err(e) => e.raw_os_error() == Some(libc::ENOENT),
+                    }
+                });
                 self.watched.insert(
                     file,
                     Watched {
                         samples: 0,
                         last: 0,
+                        pre,
+                        reads: 0,
+                        ranges: Vec::new(),
                     },
                 );
             }
             Err(e) => {
                 self.stats.errors += 1;
                 tracing::debug!("FAN_MODIFY mark: {e}");
+                self.quiet(fd);
+            }
+        }
+    }
+
+    /// Silence the pre-content events of the file `fd` refers to (an evictable ignore
+    /// mark), unless it is a watched write-open whose writes are being recorded. Called
+    /// while the opener waits in `FAN_OPEN_PERM`, so it holds before any read or write.
+    fn quiet(&mut self, fd: BorrowedFd<'_>) {
+        let Some(g) = &self.pre else { return };
+        if !self.watched.is_empty() {
+            if let Ok(st) = ward_sys::fs::fstat(fd) {
+                let k = FileKey {
+                    dev: st.dev,
+                    ino: st.ino,
+                };
+                if self.watched.get(&k).is_some_and(|w| w.pre) {
+                    return;
+                }
+            }
+        }
+        if let Err(e) = g.mark_fd(QUIET_FLAGS, fan::FAN_PRE_ACCESS, fd) {
+            tracing::debug!("pre-content ignore mark: {e}");
+        }
+    }
+
+    /// Answer every pending pre-content event (allow), recording written blocks of
+    /// watched files on the way: bounded work (at most one 4 KiB read per event).
+    fn drain_pre(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        while let Some(g) = &self.pre {
+            let n = match g.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    self.stats.errors += 1;
+                    tracing::debug!("reading pre-content events: {e}");
+                    break;
+                }
+            };
+            let mut evs = Vec::new();
+            let mut broken = None;
+            for ev in decode::events(&buf[..n]) {
+                match ev {
+                    Ok(ev) => evs.push(ev),
+                    Err(e) => {
+                        broken = Some(e);
+                        break;
+                    }
+                }
+            }
+            for ev in evs {
+                self.pre_event(ev);
+            }
+            if let Some(e) = broken {
+                // The events after an undecodable one cannot be answered one by one:
+                // closing the group makes the kernel allow all of them (and drops its
+                // marks). Written blocks are not seen from now on.
+                self.stats.errors += 1;
+                tracing::error!(
+                    "pre-content events: {e}; closing the pre-content group (written blocks \
+                     are no longer seen)"
+                );
+                self.pre = None;
+                self.caps.write_ranges = false;
+                for w in self.watched.values_mut() {
+                    w.pre = false;
+                }
+            }
+        }
+        self.buf = buf;
+    }
+
+    fn pre_event(&mut self, ev: RawEvent) {
+        self.stats.pre_events += 1;
+        let Some(fd) = ev.fd.and_then(fan::own_event_fd) else {
+            return;
+        };
+        self.record_write(&ev, fd.as_fd());
+        if let Some(g) = &self.pre {
+            if let Err(e) = g.respond(fd.as_raw_fd(), true) {
+                self.stats.errors += 1;
+                tracing::debug!("answering a pre-content event: {e}");
+            }
+        }
+    }
+
+    /// A pre-content event of a watched file: record the old bytes of a block about to
+    /// be written (first write to it, within the budget).
+    fn record_write(&mut self, ev: &RawEvent, fd: BorrowedFd<'_>) {
+        let Some((offset, count)) = ev.range() else {
+            return;
+        };
+        if count == 0 {
+            return; // truncate: the close-write sample sees the size
+        }
+        let Ok(st) = ward_sys::fs::fstat(fd) else {
+            return;
+        };
+        let file = FileKey {
+            dev: st.dev,
+            ino: st.ino,
+        };
+        let Some(w) = self.watched.get_mut(&file).filter(|w| w.pre) else {
+            return;
+        };
+        // `pid` is the thread (FAN_REPORT_TID): ward's own I/O is not the writer's.
+        let tid = ev.pid as u32;
+        if Path::new(&format!("/proc/self/task/{tid}")).exists() {
+            return;
+        }
+        let done = if procs::access_is_read(tid) {
+            w.reads += 1;
+            w.reads >= PRE_READS
+        } else {
+            let block = write_block(offset, count);
+            if w.ranges.len() < WRITE_RANGES && !w.ranges.iter().any(|(o, _)| *o == block) {
+                let before =
+                    ward_sys::fs::pread(fd, block, WRITE_BLOCK as usize).unwrap_or_default();
+                w.ranges.push((block, before));
+                self.stats.written_blocks += 1;
+            }
+            w.ranges.len() >= WRITE_RANGES
+        };
+        if done {
+            w.pre = false;
+            if let Some(g) = &self.pre {
+                if let Err(e) = g.mark_fd(QUIET_FLAGS, fan::FAN_PRE_ACCESS, fd) {
+                    tracing::debug!("pre-content ignore mark: {e}");
+                }
             }
         }
     }
@@ -873,6 +1148,7 @@ impl Sensor {
 
     fn allow_with(&mut self, req: Option<PermRequest>, fd: OwnedFd) {
         if let Some(mut r) = req {
+            self.quiet(fd.as_fd());
             r.fd = Some(fd);
             self.answer(r, true);
         }
@@ -979,6 +1255,28 @@ fn strip_deleted(p: PathBuf) -> PathBuf {
     }
 }
 
+/// The block recorded for a write of `count` bytes at `offset`: the first whole aligned
+/// block inside the range, else the aligned block holding its start.
+fn write_block(offset: u64, count: u64) -> u64 {
+    let down = offset / WRITE_BLOCK * WRITE_BLOCK;
+    match down.checked_add(if down == offset { 0 } else { WRITE_BLOCK }) {
+        Some(up) if up.saturating_add(WRITE_BLOCK) <= offset.saturating_add(count) => up,
+        _ => down,
+    }
+}
+
+/// The recorded blocks with their bytes now.
+fn written_blocks(ranges: &[(u64, Vec<u8>)], fd: BorrowedFd<'_>) -> Vec<WrittenBlock> {
+    ranges
+        .iter()
+        .map(|(offset, before)| WrittenBlock {
+            offset: *offset,
+            before: before.clone(),
+            after: ward_sys::fs::pread(fd, *offset, WRITE_BLOCK as usize).unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// Read the blocks [`Sample::plan`] asks for. I/O errors give a partial sample.
 pub fn read_sample(fd: BorrowedFd<'_>, size: u64) -> Sample {
     let mut blocks = Vec::new();
@@ -1001,4 +1299,20 @@ fn nix_geteuid() -> u32 {
                 .and_then(|u| u.parse().ok())
         })
         .unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_blocks_are_aligned_inside_the_write() {
+        assert_eq!(write_block(65536, 4096), 65536);
+        assert_eq!(write_block(65536 + 100, 10), 65536);
+        // The first whole block inside a long unaligned write.
+        assert_eq!(write_block(100, 10_000), 4096);
+        // A short write across a boundary: the block of its start.
+        assert_eq!(write_block(4000, 200), 0);
+        assert_eq!(write_block(u64::MAX - 10, 5), (u64::MAX - 10) / 4096 * 4096);
+    }
 }

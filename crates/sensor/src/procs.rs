@@ -351,9 +351,50 @@ pub fn parse_open_syscall(line: &str) -> Option<Option<bool>> {
     Some(Some(flags & O_ACCMODE != 0 || flags & O_TRUNC != 0))
 }
 
+/// Is thread `tid`, held in a pre-content permission event, *reading* its file?
+///
+/// `FAN_PRE_ACCESS` does not say read or write; the blocked thread's `/proc/TID/syscall`
+/// does (`read`, `pread64`, `readv`, `preadv`, `preadv2`). `false` for writes and for
+/// anything that cannot be told (a page fault, `sendfile`, `splice`, `copy_file_range`,
+/// the thread is gone): those count as possible writes.
+pub fn access_is_read(tid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{tid}/syscall"))
+        .ok()
+        .is_some_and(|s| parse_read_syscall(&s))
+}
+
+/// See [`access_is_read`]: whether a `/proc/TID/syscall` line is a read call.
+pub fn parse_read_syscall(line: &str) -> bool {
+    // x86_64 numbers, like `parse_open_syscall`.
+    const READS: [i64; 5] = [0, 17, 19, 295, 327];
+    line.split_whitespace()
+        .next()
+        .and_then(|n| n.parse::<i64>().ok())
+        .is_some_and(|n| cfg!(target_arch = "x86_64") && READS.contains(&n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_read_syscalls() {
+        assert!(parse_read_syscall(
+            "17 0x5 0x7ffe42a4bde0 0x64 0x2000 0x0 0x0 0x7ff 0x7f"
+        ));
+        assert!(parse_read_syscall(
+            "0 0x3 0x7ffe 0x1000 0x0 0x0 0x0 0x7ff 0x7f"
+        ));
+        assert!(!parse_read_syscall(
+            "18 0x5 0x7ffe42a4bde0 0x1000 0x10000 0x0 0x0 0x7 0x7"
+        ));
+        assert!(!parse_read_syscall(
+            "1 0x5 0x7ffe 0x1000 0x0 0x0 0x0 0x7ff 0x7f"
+        ));
+        assert!(!parse_read_syscall("-1 0x7ffe 0x7f"));
+        assert!(!parse_read_syscall("running"));
+        assert!(!parse_read_syscall(""));
+    }
 
     #[test]
     fn parses_open_syscalls() {

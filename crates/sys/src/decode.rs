@@ -79,6 +79,16 @@ impl RawEvent {
     }
 }
 
+impl RawEvent {
+    /// The `RANGE` record (offset, count) of a pre-content event.
+    pub fn range(&self) -> Option<(u64, u64)> {
+        self.info.iter().find_map(|i| match i {
+            Info::Range { offset, count } => Some((*offset, *count)),
+            _ => None,
+        })
+    }
+}
+
 /// Why decoding stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DecodeError {
@@ -379,6 +389,8 @@ mod tests {
         }
         let got: Vec<_> = events(&buf).collect::<Result<_, _>>().unwrap();
         assert_eq!(got, evs);
+        assert_eq!(got[3].range(), Some((4096, 100)));
+        assert_eq!(got[0].range(), None);
     }
 
     #[test]

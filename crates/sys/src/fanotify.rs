@@ -10,14 +10,19 @@ use std::path::Path;
 pub use libc::{
     FAN_ACCESS_PERM, FAN_ALLOW, FAN_CLASS_CONTENT, FAN_CLASS_NOTIF, FAN_CLASS_PRE_CONTENT,
     FAN_CLOEXEC, FAN_CLOSE_WRITE, FAN_CREATE, FAN_DELETE, FAN_DENY, FAN_MARK_ADD,
-    FAN_MARK_FILESYSTEM, FAN_MARK_INODE, FAN_MARK_MOUNT, FAN_MARK_REMOVE, FAN_MODIFY,
-    FAN_MOVED_FROM, FAN_MOVED_TO, FAN_NONBLOCK, FAN_ONDIR, FAN_OPEN, FAN_OPEN_PERM, FAN_Q_OVERFLOW,
-    FAN_RENAME, FAN_REPORT_DFID_NAME, FAN_REPORT_FID, FAN_REPORT_TID, FAN_UNLIMITED_MARKS,
-    FAN_UNLIMITED_QUEUE,
+    FAN_MARK_EVICTABLE, FAN_MARK_FILESYSTEM, FAN_MARK_IGNORED_MASK, FAN_MARK_IGNORED_SURV_MODIFY,
+    FAN_MARK_INODE, FAN_MARK_MOUNT, FAN_MARK_REMOVE, FAN_MODIFY, FAN_MOVED_FROM, FAN_MOVED_TO,
+    FAN_NONBLOCK, FAN_ONDIR, FAN_OPEN, FAN_OPEN_PERM, FAN_Q_OVERFLOW, FAN_RENAME,
+    FAN_REPORT_DFID_NAME, FAN_REPORT_FID, FAN_REPORT_TID, FAN_UNLIMITED_MARKS, FAN_UNLIMITED_QUEUE,
 };
 
 /// `FAN_PRE_ACCESS` (Linux ≥ 6.14): blocking event before a read/write/truncate, with a
-/// range record. Not yet in the `libc` crate.
+/// range record. Not yet in the `libc` crate. The event does not say whether the access is
+/// a read or a write (a read also raises `FAN_ACCESS_PERM` after it; a write does not).
+/// Whether a file raises pre-content events at all is decided when it is *opened*, from
+/// the pre-content marks present then (a mark added during that open's `FAN_OPEN_PERM` is
+/// too late for it): watch a filesystem (`FAN_MARK_FILESYSTEM`) and silence the files that
+/// do not matter with ignore marks instead.
 pub const FAN_PRE_ACCESS: u64 = 0x0010_0000;
 
 /// An fanotify group (the fd returned by `fanotify_init`). Closing it makes the kernel
