@@ -609,7 +609,7 @@ classes! {
     ];
     c3_weak_ciphers: twin("edits", None), ["xor-1", "xor-4", "xor-16", "substitution"];
     c4_striped: twin("blocks", Some("prep-blocks")), ["stripe-512-of-4k", "stripe-tail"];
-    #[ignore = "issue 10: 4 KiB every 64 KiB from 64 KiB is never contained (ext4, xfs, btrfs: 12 of 48 files damaged, the attack runs to its end, no incident): the stripes miss the head/middle/tail blocks the engine samples"]
+    // Contained through the written blocks (pre-content events): ext4, xfs, btrfs 5 touched, 3 damaged, 0 lost.
     c4_striped_between_samples: None, ["stripe-64k-skip"];
     c5_header_preserving: twin("repack", None), ["header-structured", "header-keep"];
     c6_held_descriptors: twin("held-app", Some("prep-blocks")), ["held-random", "held-xor"];
