@@ -182,7 +182,16 @@ impl<S: EventSource> Agent<S> {
         if allow && !matches!(outcome, CopyOutcome::Kept) {
             self.note_unpreserved(&p);
         }
+        let refused = !allow && !self.stopped(p.proc);
+        let proc = p.proc;
         self.answer_after(p, allow, held_since.elapsed());
+        // A lineage that damaged files and keeps writing where nothing can be kept is
+        // stopped (and its damage restored) rather than left running, refused.
+        if refused {
+            if let Some(v) = self.engine.write_refused(proc) {
+                self.contain(&v);
+            }
+        }
     }
 
     /// Handle one observation: record it, keep preservation bookkeeping, let the engine

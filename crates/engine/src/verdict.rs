@@ -60,11 +60,15 @@ pub enum Indicator {
     /// The lineage connected to TCP 445/139 on many distinct addresses in a short time
     /// (worm-like spread over SMB).
     SmbFanout,
+    /// A write of the lineage was refused because no copy of the file could be made (full
+    /// disk) after it had already damaged files: it is stopped and what it damaged
+    /// restored, instead of being left running with its damage in place.
+    WriteRefused,
 }
 
 impl Indicator {
     /// Every indicator, in declaration (alphabetical) order.
-    pub const ALL: [Indicator; 12] = [
+    pub const ALL: [Indicator; 13] = [
         Indicator::ArmouredCiphertext,
         Indicator::ContentEncrypted,
         Indicator::ContentWiped,
@@ -77,6 +81,7 @@ impl Indicator {
         Indicator::RansomNote,
         Indicator::ReadWriteDelete,
         Indicator::SmbFanout,
+        Indicator::WriteRefused,
     ];
 
     /// The kebab-case name (`content-encrypted`, `smb-fanout`, ...).
@@ -94,6 +99,7 @@ impl Indicator {
             Indicator::RansomNote => "ransom-note",
             Indicator::ReadWriteDelete => "read-write-delete",
             Indicator::SmbFanout => "smb-fanout",
+            Indicator::WriteRefused => "write-refused",
         }
     }
 
@@ -152,6 +158,7 @@ impl Engine {
             || d >= t
             || (d >= (t - 1).max(1)
                 && (e.has_mark(Indicator::ExtensionAppended) || e.has_mark(Indicator::RansomNote)))
+            || (d >= 1 && e.has_mark(Indicator::WriteRefused))
     }
 
     /// Evaluate the nodes of `chain` (deepest first) and convict the deepest that crossed.

@@ -87,6 +87,7 @@ pub(crate) mod format;
 pub(crate) mod funnel;
 pub(crate) mod note;
 pub(crate) mod partial;
+pub(crate) mod refused;
 pub(crate) mod restarts;
 pub(crate) mod wiped;
 
