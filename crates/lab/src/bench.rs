@@ -203,6 +203,8 @@ struct FloorReport {
     consumer: &'static str,
     ratios: Vec<f64>,
     median_ratio: f64,
+    /// Per workload step, the median ratio to the same round's unprotected step.
+    step_median_ratios: Vec<(String, f64)>,
 }
 
 fn sh(cmd: &mut Command, what: &str) -> Result<(), ExitError> {
@@ -362,6 +364,7 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
     let mut protections = Value::Null;
     let mut false_incidents = 0;
     let mut floor_ratios: Vec<Vec<f64>> = vec![Vec::new(); FLOORS.len()];
+    let mut floor_steps: Vec<Vec<Vec<f64>>> = vec![Vec::new(); FLOORS.len()];
     for round in 0..a.rounds {
         let mut pair = [0.0f64; 2];
         for (k, protected) in [false, true].into_iter().enumerate() {
@@ -425,11 +428,19 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
                 let c = crate::floors::Consumer::start(*f, &mnt)
                     .map_err(|e| ExitError::runtime(format!("{}: {e}", f.name())))?;
                 let t = Instant::now();
-                workload(&mnt, &tops)?;
+                let steps = workload(&mnt, &tops)?;
                 let r = t.elapsed().as_secs_f64() / pair[0];
                 drop(c);
                 eprintln!("[{}/{}] {}: ratio {r:.3}", round + 1, a.rounds, f.name());
                 floor_ratios[i].push(r);
+                let base = &runs[runs.len() - 2].steps;
+                floor_steps[i].push(
+                    steps
+                        .iter()
+                        .zip(base)
+                        .map(|(s, b)| s.1 / b.1)
+                        .collect::<Vec<f64>>(),
+                );
             }
         }
         let ratio = pair[1] / pair[0];
@@ -472,11 +483,17 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
         floors: FLOORS
             .iter()
             .zip(floor_ratios)
-            .filter(|(_, r)| !r.is_empty())
-            .map(|(f, r)| FloorReport {
+            .zip(floor_steps)
+            .filter(|((_, r), _)| !r.is_empty())
+            .map(|((f, r), st)| FloorReport {
                 consumer: f.name(),
                 median_ratio: median(r.clone()),
                 ratios: r,
+                step_median_ratios: step_names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (n.clone(), median(st.iter().map(|v| v[i]).collect())))
+                    .collect(),
             })
             .collect(),
     };
@@ -533,7 +550,18 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
     if !rep.floors.is_empty() {
         let _ = writeln!(o, "floors (same rounds, median ratio to unprotected):");
         for f in &rep.floors {
-            let _ = writeln!(o, "  {:<36} {:.3}×", f.consumer, f.median_ratio);
+            let steps: Vec<String> = f
+                .step_median_ratios
+                .iter()
+                .map(|(n, r)| format!("{n} {r:.2}"))
+                .collect();
+            let _ = writeln!(
+                o,
+                "  {:<36} {:.3}×  ({})",
+                f.consumer,
+                f.median_ratio,
+                steps.join(", ")
+            );
         }
     }
     for (i, r) in rep.runs.iter().enumerate() {
