@@ -494,6 +494,12 @@ impl Sensor {
             });
         }
         caps.write_ranges = pre.is_some() && pre_marked == mounts.len();
+        if caps.write_ranges {
+            tracing::info!(
+                "written blocks: on (pre-content events; the first {WRITE_RANGES} blocks each \
+                 write-open changes are compared before/after)"
+            );
+        }
         let pre = pre.filter(|_| pre_marked > 0);
         let mut names_ok = names;
         if let Some(g) = &names_ok {
