@@ -30,14 +30,15 @@
 //!
 //! At most [`Config::max_files`](crate::Config::max_files) files are tracked (default 100 000); the least recently
 //! touched ones are evicted first, except files damaged or decoys. A tracked file costs a
-//! fixed-size 80-byte record (no heap allocation) plus about 13 bytes of index slots, so
-//! about 93 bytes (93 MiB for a million files, 9.3 MiB at the default): the record holds
+//! fixed-size 48-byte record (no heap allocation) plus about 13 bytes of index slots, so
+//! about 61 bytes (61 MiB for a million files, 6.1 MiB at the default): the record holds
 //! the file key, a 64-bit hash of its path (lookups by path compare hashes, not strings), the
-//! LRU links, 32-bit ids of its content profile, creator and up to 4 holders with their
-//! baselines, and a 64-bit hash of the sample its profile was computed from. Profiles and process ids are interned with reference counts, so a content
+//! LRU links, the 32-bit id of its content profile, its one holder with its baseline (the
+//! ids of 2 to 4 holders are in a pooled chunk of 16 or 32 bytes instead), and a 64-bit hash
+//! of the sample its profile was computed from. Profiles and process ids are interned with reference counts, so a content
 //! shared by a file and its holders' baselines (the common case) or by several files is
 //! stored once (about 85 bytes per distinct content). Only files created by a process keep
-//! their full path (for [`Verdict::files_created`](crate::Verdict::files_created)), at about 80 bytes more each. An evicted file loses nothing that matters for long: its
+//! their creator and full path (for [`Verdict::files_created`](crate::Verdict::files_created)), at about 100 bytes more each. An evicted file loses nothing that matters for long: its
 //! baseline is sampled again at its next open. Exited processes are forgotten once they
 //! have no live children and no evidence, after [`Config::dead_ttl_ns`](crate::Config::dead_ttl_ns) (or earlier when
 //! more than [`Config::max_dead`](crate::Config::max_dead) exited processes are retained).
@@ -124,7 +125,7 @@ const TOMB_TTL_NS: u64 = 10 * 1_000_000_000;
 pub struct Engine {
     pub(crate) cfg: Config,
     pub(crate) decoys: HashSet<Box<str>, BuildHasherDefault<DefaultHasher>>,
-    pub(crate) procs: Map<ProcId, ProcNode>,
+    pub(crate) procs: Map<ProcId, Box<ProcNode>>,
     /// Tracked files (with the path hash → file index and the LRU order).
     pub(crate) files: Files,
     /// `Create` events without a file key: path hash → creator.

@@ -159,6 +159,24 @@ impl Evidence {
             && self.after.is_empty())
     }
 
+    /// Give back spare capacity (an exited process's evidence no longer grows, but may be
+    /// kept for a long time).
+    pub(crate) fn shrink(&mut self) {
+        self.damage.shrink_to_fit();
+        self.marks.shrink_to_fit();
+        self.notes.shrink_to_fit();
+        self.wipes.shrink_to_fit();
+        self.random_fps.shrink_to_fit();
+        self.pending.shrink_to_fit();
+        self.enc_stems.shrink_to_fit();
+        self.enc_named.shrink_to_fit();
+        self.explained.shrink_to_fit();
+        self.connects.shrink_to_fit();
+        self.post_deletes.shrink_to_fit();
+        self.after.shrink_to_fit();
+        self.after_keys.shrink_to_fit();
+    }
+
     /// Forget connects older than the fan-out window.
     pub(crate) fn expire_connects(&mut self, now: u64, window: u64) {
         while self

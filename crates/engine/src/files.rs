@@ -1,7 +1,12 @@
 //! The engine's file table: fixed-size records in one slab, no per-file heap allocation.
 //!
-//! A tracked file costs one [`Rec`] (80 bytes) plus about 10 bytes of index slots (file key
-//! and path hash → slot, open addressing at a load factor of 0.5..0.8). Content profiles and
+//! A tracked file costs one [`Rec`] (48 bytes) plus about 10 bytes of index slots (file key
+//! and path hash → slot, open addressing at a load factor of 0.5..0.8). The record holds the
+//! process holding the file open inline when there is one; the holds of a file with two
+//! (three or four) holders live in a pooled 16-byte (32-byte) chunk instead, and the creator
+//! of a file created by a process in a side table keyed by slot, paid for only by the files
+//! that have them.
+//! Content profiles and
 //! process identities are interned with reference counts: a file and the processes holding
 //! it refer to them by 32-bit ids, so identical contents (a file and its holders' baselines,
 //! copies, empty files) are stored once. Paths are not kept, only their 64-bit hash, except
@@ -20,6 +25,8 @@ const F_DAMAGED: u8 = 1;
 const F_DECOY: u8 = 2;
 /// An encrypted output of its creator was already counted from a `Modify` sample.
 const F_OUTPUT_SEEN: u8 = 4;
+/// The file has an entry in [`Files::created`] (a creator).
+const F_CREATED: u8 = 8;
 
 /// A process holding a file open, with the content it saw at open time (`None` once it
 /// closed the file after writing).
@@ -109,39 +116,50 @@ impl FileState {
     }
 }
 
-/// One tracked file. All fields 4-byte aligned: 80 bytes.
+/// One tracked file. All fields at most 4-byte aligned: 48 bytes.
 #[derive(Clone, Copy, Debug)]
 struct Rec {
     ino: [u32; 2],
-    dev: u32,
     path_hash: [u32; 2],
+    /// [`crate::stats::sample_hash`] of the sample `profile` was computed from; 0: unknown
+    /// (the profile came from elsewhere, or none).
+    sample: [u32; 2],
     prev: u32,
     /// LRU successor; next free slot for a free record.
     next: u32,
     profile: u32,
-    /// [`crate::stats::sample_hash`] of the sample `profile` was computed from; 0: unknown
-    /// (the profile came from elsewhere, or none).
-    sample: [u32; 2],
-    creator: u32,
-    /// (process id, baseline profile id) pairs.
-    holds: [[u32; 2]; MAX_HOLDS],
+    /// With one hold: (process id, baseline profile id). With more: `[chunk, NIL]`, the
+    /// index in [`Files::pool`] of the holds' chunk (of [`chunk_len`] entries).
+    hold: [u32; 2],
+    /// Index into [`Files::devs`].
+    dev: u16,
     nholds: u8,
     flags: u8,
 }
 
+/// Device indices must fit [`Rec::dev`] (with `u16::MAX` for a free record).
+const MAX_DEVS: usize = u16::MAX as usize;
+
 const EMPTY_REC: Rec = Rec {
     ino: [0; 2],
-    dev: NIL,
     path_hash: [0; 2],
+    sample: [0; 2],
     prev: NIL,
     next: NIL,
     profile: NIL,
-    sample: [0; 2],
-    creator: NIL,
-    holds: [[NIL; 2]; MAX_HOLDS],
+    hold: [NIL; 2],
+    dev: u16::MAX,
     nholds: 0,
     flags: 0,
 };
+
+/// A file created by a process: its creator, creation sequence and current path.
+#[derive(Debug)]
+struct Created {
+    seq: u64,
+    creator: u32,
+    path: Box<str>,
+}
 
 fn split(v: u64) -> [u32; 2] {
     [v as u32, (v >> 32) as u32]
@@ -357,14 +375,31 @@ pub(crate) struct Files {
     devs: Vec<u64>,
     profiles: Interner<Profile>,
     procs: Interner<ProcId>,
-    /// Files created by a process: slot → (creation sequence, current path).
-    created: Map<u32, (u64, Box<str>)>,
+    /// Files created by a process (flag [`F_CREATED`]): slot → creator, creation sequence
+    /// and current path.
+    created: Map<u32, Created>,
+    /// Holds of files held by more than one process: chunks of [`chunk_len`] (process id,
+    /// baseline profile id) pairs, `Rec::nholds` of them used. A free chunk links the next
+    /// free one of its size in its first entry.
+    pool: Vec<[u32; 2]>,
+    /// Free chunks of 2 and of [`MAX_HOLDS`] entries.
+    pool_free: [u32; 2],
+}
+
+/// Entries of the pool chunk for `n` (> 1) holds, and its size class.
+fn chunk_len(n: usize) -> (usize, usize) {
+    if n <= 2 {
+        (2, 0)
+    } else {
+        (MAX_HOLDS, 1)
+    }
 }
 
 impl Files {
     pub fn new() -> Self {
         Files {
             free: NIL,
+            pool_free: [NIL; 2],
             head: NIL,
             tail: NIL,
             ..Default::default()
@@ -383,7 +418,7 @@ impl Files {
     }
 
     fn slot(&self, k: FileKey) -> Option<u32> {
-        let dev = self.devs.iter().position(|d| *d == k.dev)? as u32;
+        let dev = self.devs.iter().position(|d| *d == k.dev)? as u16;
         let ino = split(k.ino);
         let recs = &self.recs;
         self.by_key.find(key_hash(k), |s| {
@@ -449,33 +484,74 @@ impl Files {
 
     pub fn creator(&self, k: FileKey) -> Option<ProcId> {
         let s = self.slot(k)?;
-        let c = self.recs[s as usize].creator;
-        (c != NIL).then(|| self.procs.get(c))
+        self.creator_of(s)
+    }
+
+    fn creator_of(&self, s: u32) -> Option<ProcId> {
+        if self.recs[s as usize].flags & F_CREATED == 0 {
+            return None;
+        }
+        self.created.get(&s).map(|c| self.procs.get(c.creator))
     }
 
     /// Set the creator; the path is kept (for `files_created_by`) while there is one.
     pub fn set_creator(&mut self, k: FileKey, c: Option<ProcId>, seq: u64, path: &str) {
         let Some(s) = self.slot(k) else { return };
         let new = c.map_or(NIL, |c| self.procs.intern(c));
-        let old = std::mem::replace(&mut self.recs[s as usize].creator, new);
-        self.procs.release(old);
+        let r = &mut self.recs[s as usize];
         if new == NIL {
-            self.created.remove(&s);
-        } else if old == NIL {
-            self.created.insert(s, (seq, path.into()));
+            r.flags &= !F_CREATED;
+            if let Some(old) = self.created.remove(&s) {
+                self.procs.release(old.creator);
+            }
+            return;
+        }
+        r.flags |= F_CREATED;
+        match self.created.get_mut(&s) {
+            Some(e) => {
+                let old = std::mem::replace(&mut e.creator, new);
+                self.procs.release(old);
+            }
+            None => {
+                self.created.insert(
+                    s,
+                    Created {
+                        seq,
+                        creator: new,
+                        path: path.into(),
+                    },
+                );
+            }
         }
     }
 
     pub fn holds(&self, k: FileKey) -> Holds {
         match self.slot(k) {
-            Some(s) => self.holds_of(&self.recs[s as usize]),
+            Some(s) => self.holds_of(s),
             None => Holds::default(),
         }
     }
 
-    fn holds_of(&self, r: &Rec) -> Holds {
+    /// The (process id, baseline profile id) pairs of slot `s`.
+    fn hold_ids(&self, s: u32) -> ([[u32; 2]; MAX_HOLDS], usize) {
+        let r = &self.recs[s as usize];
+        let mut ids = [[NIL; 2]; MAX_HOLDS];
+        let n = r.nholds as usize;
+        match n {
+            0 => {}
+            1 => ids[0] = r.hold,
+            _ => {
+                let c = r.hold[0] as usize;
+                ids[..n].copy_from_slice(&self.pool[c..c + n]);
+            }
+        }
+        (ids, n)
+    }
+
+    fn holds_of(&self, s: u32) -> Holds {
         let mut h = Holds::default();
-        for [p, b] in &r.holds[..r.nholds as usize] {
+        let (ids, n) = self.hold_ids(s);
+        for [p, b] in &ids[..n] {
             h.push(Hold {
                 proc: self.procs.get(*p),
                 baseline: self.prof(*b),
@@ -486,10 +562,11 @@ impl Files {
 
     /// Processes holding the file (cheap: no profiles).
     pub fn holders(&self, k: FileKey) -> impl Iterator<Item = ProcId> + '_ {
-        let r = self.slot(k).map(|s| &self.recs[s as usize]);
-        r.into_iter()
-            .flat_map(|r| r.holds[..r.nholds as usize].iter())
-            .map(|[p, _]| self.procs.get(*p))
+        let (ids, n) = match self.slot(k) {
+            Some(s) => self.hold_ids(s),
+            None => ([[NIL; 2]; MAX_HOLDS], 0),
+        };
+        (0..n).map(move |i| self.procs.get(ids[i][0]))
     }
 
     pub fn set_holds(&mut self, k: FileKey, h: &Holds) {
@@ -505,10 +582,46 @@ impl Files {
                 x.baseline.map_or(NIL, |b| self.profiles.intern(b)),
             ];
         }
+        let (old, n) = self.hold_ids(s);
+        let len = h.len();
+        // The old chunk, kept if it is of the right size, else freed.
+        let mut chunk = None;
+        if n > 1 {
+            let c = self.recs[s as usize].hold[0];
+            let class = chunk_len(n).1;
+            if len > 1 && chunk_len(len).1 == class {
+                chunk = Some(c);
+            } else {
+                self.pool[c as usize] = [self.pool_free[class], NIL];
+                self.pool_free[class] = c;
+            }
+        }
+        let hold = match len {
+            0 => [NIL; 2],
+            1 => ids[0],
+            _ => {
+                let (size, class) = chunk_len(len);
+                let c = match chunk {
+                    Some(c) => c,
+                    None if self.pool_free[class] != NIL => {
+                        let c = self.pool_free[class];
+                        self.pool_free[class] = self.pool[c as usize][0];
+                        c
+                    }
+                    None => {
+                        self.pool.resize(self.pool.len() + size, [NIL; 2]);
+                        (self.pool.len() - size) as u32
+                    }
+                };
+                let c0 = c as usize;
+                self.pool[c0..c0 + size].copy_from_slice(&ids[..size]);
+                [c, NIL]
+            }
+        };
         let r = &mut self.recs[s as usize];
-        let old = std::mem::replace(&mut r.holds, ids);
-        let n = std::mem::replace(&mut r.nholds, h.len() as u8);
-        for [p, b] in &old[..n as usize] {
+        r.hold = hold;
+        r.nholds = len as u8;
+        for [p, b] in &old[..n] {
             self.procs.release(*p);
             self.profiles.release(*b);
         }
@@ -596,20 +709,23 @@ impl Files {
         }
         self.recs[s as usize].path_hash = split(h);
         if let Some(e) = self.created.get_mut(&s) {
-            e.1 = path.into();
+            e.path = path.into();
         }
         self.path_index_insert(s)
     }
 
     /// Track a new file (not present) at the back of the LRU order. `index_path`: index
     /// it under its path hash (replacing any file indexed there).
+    ///
+    /// Files of a device beyond the 65 535th distinct one are not tracked.
     pub fn insert(&mut self, k: FileKey, st: &FileState, index_path: bool) {
         let dev = match self.devs.iter().position(|d| *d == k.dev) {
-            Some(d) => d as u32,
-            None => {
+            Some(d) => d as u16,
+            None if self.devs.len() < MAX_DEVS => {
                 self.devs.push(k.dev);
-                (self.devs.len() - 1) as u32
+                (self.devs.len() - 1) as u16
             }
+            None => return,
         };
         let s = if self.free != NIL {
             let s = self.free;
@@ -626,9 +742,13 @@ impl Files {
         r.flags = if st.damaged { F_DAMAGED } else { 0 } | if st.decoy { F_DECOY } else { 0 };
         r.profile = st.profile.map_or(NIL, |p| self.profiles.intern(p));
         if let Some(c) = st.creator {
-            r.creator = self.procs.intern(c);
-            let path = st.path.clone().unwrap_or_default();
-            self.created.insert(s, (st.created_seq, path));
+            r.flags |= F_CREATED;
+            let created = Created {
+                seq: st.created_seq,
+                creator: self.procs.intern(c),
+                path: st.path.clone().unwrap_or_default(),
+            };
+            self.created.insert(s, created);
         }
         self.recs[s as usize] = r;
         self.store_holds(s, &st.holds);
@@ -671,21 +791,23 @@ impl Files {
             self.path_index_remove(s);
         }
         self.unlink(s);
-        let holds = self.holds_of(&r);
+        let holds = self.holds_of(s);
         let created = self.created.remove(&s);
         let st = FileState {
             path_hash: h,
-            path: created.as_ref().map(|c| c.1.clone()),
             profile: self.prof(r.profile),
-            creator: (r.creator != NIL).then(|| self.procs.get(r.creator)),
-            created_seq: created.map_or(0, |c| c.0),
+            creator: created.as_ref().map(|c| self.procs.get(c.creator)),
+            created_seq: created.as_ref().map_or(0, |c| c.seq),
+            path: created.as_ref().map(|c| c.path.clone()),
             holds,
             damaged: r.flags & F_DAMAGED != 0,
             decoy: r.flags & F_DECOY != 0,
         };
         self.store_holds(s, &Holds::default());
         self.profiles.release(r.profile);
-        self.procs.release(r.creator);
+        if let Some(c) = created {
+            self.procs.release(c.creator);
+        }
         let fr = &mut self.recs[s as usize];
         *fr = EMPTY_REC;
         fr.next = self.free;
@@ -701,11 +823,11 @@ impl Files {
         let created = self.created.get(&s);
         Some(FileState {
             path_hash: join(r.path_hash),
-            path: created.map(|c| c.1.clone()),
+            path: created.map(|c| c.path.clone()),
             profile: self.prof(r.profile),
-            creator: (r.creator != NIL).then(|| self.procs.get(r.creator)),
-            created_seq: created.map_or(0, |c| c.0),
-            holds: self.holds_of(r),
+            creator: created.map(|c| self.procs.get(c.creator)),
+            created_seq: created.map_or(0, |c| c.seq),
+            holds: self.holds_of(s),
             damaged: r.flags & F_DAMAGED != 0,
             decoy: r.flags & F_DECOY != 0,
         })
@@ -765,10 +887,9 @@ impl Files {
 
     /// Creators, creation sequences and current paths of files created by a process.
     pub fn created(&self) -> impl Iterator<Item = (ProcId, u64, &str)> + '_ {
-        self.created.iter().map(|(s, (seq, path))| {
-            let c = self.recs[*s as usize].creator;
-            (self.procs.get(c), *seq, &**path)
-        })
+        self.created
+            .values()
+            .map(|c| (self.procs.get(c.creator), c.seq, &*c.path))
     }
 }
 
@@ -778,8 +899,42 @@ mod tests {
 
     #[test]
     fn record_is_small() {
-        assert_eq!(std::mem::size_of::<Rec>(), 80);
+        assert_eq!(std::mem::size_of::<Rec>(), 48);
         assert!(std::mem::size_of::<Profile>() <= 72);
+    }
+
+    #[test]
+    fn holds_inline_and_pooled() {
+        let mut f = Files::new();
+        let k = |ino| FileKey { dev: 7, ino };
+        let hold = |pid| Hold {
+            proc: ProcId { pid, start: 1 },
+            baseline: None,
+        };
+        for ino in 0..3 {
+            f.insert(k(ino), &FileState::new(ino, false), true);
+        }
+        for n in [1, 3, 4, 2, 1, 0, 4, 0] {
+            for ino in 0..3 {
+                let mut h = Holds::default();
+                for i in 0..n {
+                    h.push(hold(ino as u32 * 10 + i));
+                }
+                f.set_holds(k(ino), &h);
+            }
+            for ino in 0..3 {
+                let got: Vec<u32> = f.holders(k(ino)).map(|p| p.pid).collect();
+                let want: Vec<u32> = (0..n).map(|i| ino as u32 * 10 + i).collect();
+                assert_eq!(got, want);
+            }
+        }
+        assert!(f.pool.len() <= 3 * (2 + MAX_HOLDS));
+        f.set_creator(k(1), Some(ProcId { pid: 5, start: 1 }), 9, "/a");
+        assert_eq!(f.creator(k(1)), Some(ProcId { pid: 5, start: 1 }));
+        assert_eq!(f.creator(k(0)), None);
+        let st = f.remove(k(1)).unwrap();
+        assert_eq!((st.creator.map(|c| c.pid), st.created_seq), (Some(5), 9));
+        assert_eq!(f.created().count(), 0);
     }
 
     #[test]

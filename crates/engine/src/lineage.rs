@@ -79,9 +79,11 @@ impl Engine {
     }
 
     pub(crate) fn node(&mut self, p: ProcId) -> &mut ProcNode {
-        self.procs.entry(p).or_insert_with(|| ProcNode {
-            alive: true,
-            ..Default::default()
+        self.procs.entry(p).or_insert_with(|| {
+            Box::new(ProcNode {
+                alive: true,
+                ..Default::default()
+            })
         })
     }
 
@@ -213,6 +215,10 @@ impl Engine {
             if n.alive {
                 n.alive = false;
                 n.exit_time = now;
+                n.children.shrink_to_fit();
+                if let Some(e) = n.ev.as_mut() {
+                    e.shrink();
+                }
                 self.dead.push_back((now, p));
             }
         }
