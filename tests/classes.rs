@@ -211,22 +211,7 @@ impl Run {
         let dir = scratch.path().join("data").join(name);
         let results = scratch.path().parent().unwrap().join("results");
         std::fs::create_dir_all(&results).unwrap();
-        let out = Command::new(WARD)
-            .args([
-                "simulate",
-                "--init",
-                "--files",
-                &CORPUS_FILES.to_string(),
-                "--dir",
-            ])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "init: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        init_corpus(&dir, CORPUS_FILES);
         if let Some(prep) = prep {
             let st = Command::new(py)
                 .arg(Path::new(SCRIPTS).join("twins.py"))

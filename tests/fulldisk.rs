@@ -87,16 +87,7 @@ fn lab(kind: FsKind, mib: u64) -> Lab {
     let fs = ScratchFs::create(kind, mib).expect("scratch filesystem");
     let share = fs.path().join("share");
     let state = fs.path().parent().unwrap().join("state");
-    let out = Command::new(WARD)
-        .args(["simulate", "--init", "--files", &FILES.to_string(), "--dir"])
-        .arg(&share)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "init: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    init_corpus(&share, FILES);
     let before = ward_lab::manifest_hashes(&share).unwrap();
     assert_eq!(before.len(), FILES);
     Lab {

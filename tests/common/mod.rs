@@ -33,21 +33,26 @@ pub struct Lab {
     pub before: BTreeMap<String, String>,
 }
 
+/// Fill `dir` with the simulator's corpus of `files` files (`ward simulate --init`).
+pub fn init_corpus(dir: &Path, files: usize) {
+    let out = Command::new(WARD)
+        .args(["simulate", "--init", "--files", &files.to_string(), "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Lab {
     pub fn new(kind: FsKind, files: usize) -> Lab {
         let fs = ScratchFs::create(kind, 256).expect("scratch filesystem");
         let share = fs.path().join("share");
         let state = fs.path().parent().unwrap().join("state");
-        let out = Command::new(WARD)
-            .args(["simulate", "--init", "--files", &files.to_string(), "--dir"])
-            .arg(&share)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "init: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        init_corpus(&share, files);
         let before = ward_lab::manifest_hashes(&share).unwrap();
         assert!(before.len() >= 150, "corpus has {} files", before.len());
         Lab {

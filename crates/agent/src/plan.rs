@@ -124,6 +124,12 @@ impl<S: EventSource> Agent<S> {
         damaged: &[String],
     ) -> PlanRecord {
         let in_lineage = |chain: &Vec<ProcId>| chain.contains(&root);
+        let created: Vec<PathBuf> = self
+            .engine
+            .files_created_by(root)
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
         PlanRecord {
             incident: incident.to_string(),
             // What the engine judged damaged, and what the lineage wrote although no copy
@@ -135,7 +141,10 @@ impl<S: EventSource> Agent<S> {
                 .chain(
                     self.unpreserved
                         .values()
-                        .filter(|(_, chain, written)| *written && in_lineage(chain))
+                        // (not the lineage's own files: those are quarantined)
+                        .filter(|(p, chain, written)| {
+                            *written && in_lineage(chain) && !created.contains(p)
+                        })
                         .map(|(p, _, _)| p.clone()),
                 )
                 .collect(),
@@ -156,12 +165,7 @@ impl<S: EventSource> Agent<S> {
                 .filter(|(chain, _, _)| in_lineage(chain))
                 .map(|(_, a, b)| (PathBuf::from(a), PathBuf::from(b)))
                 .collect(),
-            created: self
-                .engine
-                .files_created_by(root)
-                .into_iter()
-                .map(PathBuf::from)
-                .collect(),
+            created,
             contained_at_ns: contained_at
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
