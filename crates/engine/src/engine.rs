@@ -130,6 +130,9 @@ pub struct Engine {
     pub(crate) files: Files,
     /// `Create` events without a file key: path hash → creator.
     pub(crate) pending_creates: Map<u64, ProcId>,
+    /// Blocks a writer flipped from plain to ciphertext-like ([`Op::Written`]), judged at
+    /// its next sample of the file (close-write or modify): (writer, file) → indicators.
+    pub(crate) written: Map<(ProcId, FileKey), u16>,
     pub(crate) dead: VecDeque<(u64, ProcId)>,
     /// Recently deleted files that a process still had open (delete time, state): the
     /// sensor may report their close-after-write after the delete.
@@ -152,6 +155,7 @@ impl Engine {
             procs: Map::default(),
             files: Files::new(),
             pending_creates: Map::default(),
+            written: Map::default(),
             dead: VecDeque::new(),
             tombs: VecDeque::new(),
             seq: 0,
@@ -596,6 +600,9 @@ impl Engine {
         let pre_existing = pre_existing_for && baseline.is_some_and(|b| !b.is_empty());
         let decoy = self.files.decoy(k);
         self.files.set_profile(k, Some(newp), sh);
+        if let Some(v) = self.written_flips(p, k, path, &newp) {
+            return Some(v);
+        }
 
         if decoy && newp.encrypted_looking() {
             return self.decoy_verdict(p, k, path);

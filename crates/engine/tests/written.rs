@@ -323,3 +323,47 @@ fn written_events_roundtrip_through_json() {
     assert!(s.contains("\"before\":\"616263\""), "{s}");
     assert_eq!(serde_json::from_str::<Event>(&s).unwrap(), ev);
 }
+
+/// A PACS tool re-encoding scans in place as Deflated Explicit VR Little Endian: every
+/// block it writes goes from plain pixel data to a deflate stream (ciphertext-like), but
+/// the file as a whole is a verified compressed format: compression, not encryption.
+#[test]
+fn dicom_reencoded_in_place_as_deflate_is_quiet() {
+    use std::io::Write as _;
+    const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+    let meta_end = |d: &[u8]| {
+        let len = u32::from_le_bytes(d[140..144].try_into().unwrap()) as usize;
+        144 + len
+    };
+    let mut sim = Sim::new();
+    let files: Vec<String> = (0..6).map(|i| format!("/pacs/CT/s{i}.dcm")).collect();
+    for (i, f) in files.iter().enumerate() {
+        sim.put(
+            f,
+            dicom_with(i as u64, "1.2.840.10008.1.2.1", text(i as u64, 400_000)),
+        );
+    }
+    let sh = sim.login_shell();
+    let tool = sim.spawn(sh, "/usr/bin/python3");
+    for (i, f) in files.iter().enumerate() {
+        let old = sim.content(f);
+        let shape = dicom_with(i as u64, DEFLATED, text(i as u64, 400_000));
+        let m = meta_end(&shape);
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&old[meta_end(&old)..]).unwrap();
+        let mut new = shape[..m].to_vec();
+        new.extend_from_slice(&z.finish().unwrap());
+        let blocks: Vec<WrittenBlock> = (1..=BUDGET)
+            .map(|b| b * STRIDE / 16)
+            .filter(|o| o + STRIPE <= new.len())
+            .map(|o| WrittenBlock {
+                offset: o as u64,
+                before: old[o..o + STRIPE].to_vec(),
+                after: new[o..o + STRIPE].to_vec(),
+            })
+            .collect();
+        assert!(!blocks.is_empty());
+        write_blocks(&mut sim, tool, f, new, blocks);
+    }
+    sim.assert_no_verdict();
+}

@@ -101,6 +101,9 @@ pub(crate) fn judge_written(base: &Profile, blocks: &[WrittenBlock]) -> Option<u
     (flips > 0 && 2 * flips >= judged).then(|| Indicator::PartialEncryption.bit())
 }
 
+/// Writes with flipped blocks awaiting their file's next sample, at most.
+pub(crate) const MAX_WRITTEN: usize = 4096;
+
 impl Engine {
     /// [`Op::Written`](crate::Op::Written) by `p`: judged against `p`'s baseline of the file
     /// (damage counts once per file, like the close-write that follows).
@@ -124,6 +127,30 @@ impl Engine {
             .and_then(|h| h.baseline);
         let base = held.or_else(|| self.files.profile(k))?;
         let bits = judge_written(&base, blocks)?;
+        // Judged with the writer's next sample of the whole file (see `written_flips`).
+        let _ = path;
+        if self.written.len() >= MAX_WRITTEN {
+            self.written.clear();
+        }
+        *self.written.entry((p, k)).or_default() |= bits;
+        None
+    }
+
+    /// Flipped blocks recorded for `p`'s write of `k` (see [`Op::Written`]), now that its
+    /// new content `newp` is known: damage, unless the file as a whole is now a verified
+    /// compressed format (an archiver or PACS re-encoding a body in place as a deflate
+    /// stream flips every block it writes, and that is compression, not encryption).
+    pub(crate) fn written_flips(
+        &mut self,
+        p: ProcId,
+        k: FileKey,
+        path: &str,
+        newp: &crate::profile::Profile,
+    ) -> Option<Verdict> {
+        let bits = self.written.remove(&(p, k))?;
+        if newp.format.packed && newp.format.valid {
+            return None;
+        }
         self.damage(p, k, path, bits)
     }
 }
