@@ -243,7 +243,9 @@ impl<S: EventSource> Agent<S> {
             }
             Op::Delete { path, .. } => self.release_held(Path::new(path), o.event.proc),
             Op::CloseWrite { file, path, .. } => {
-                self.own_version(o.event.proc, (file.dev, file.ino), Path::new(path))
+                let key = (file.dev, file.ino);
+                self.note_written(o.event.proc, key);
+                self.own_version(o.event.proc, key, Path::new(path));
             }
             _ => {}
         }

@@ -43,8 +43,9 @@ impl<S: EventSource> Agent<S> {
         )
     }
 
-    /// `proc` closed `key` (at `path`) after writing it (see [`OWN_VERSIONS_FOR`]). When the vault already holds the
-    /// version from before this lineage's first write, what the lineage wrote since is its
+    /// `proc` closed `key` (at `path`) after writing it (see [`OWN_VERSIONS_FOR`]). When
+    /// the vault already holds the version from before this lineage's first write, what
+    /// the lineage wrote since is its
     /// own: a restore only ever needs the content from before its first write, so its next
     /// write-open of the file needs no new copy. Without this, a program that rewrites
     /// the same large file over and over (an image editor, a block-updating database
@@ -52,14 +53,6 @@ impl<S: EventSource> Agent<S> {
     /// attack's victims. A write by anybody else changes the file's mtime again, so the
     /// next write-open of this lineage copies that version.
     pub(crate) fn own_version(&mut self, proc: ProcId, key: (u64, u64), path: &Path) {
-        if self.unpreserved.contains_key(&key) {
-            let chain = self.engine.lineage(proc);
-            if let Some(u) = self.unpreserved.get_mut(&key) {
-                if u.1.contains(&proc) || chain.iter().any(|n| u.1.contains(n)) {
-                    u.2 = true;
-                }
-            }
-        }
         let Some(entry) = self.preserved.get(&key).copied() else {
             return;
         };
@@ -87,10 +80,29 @@ impl<S: EventSource> Agent<S> {
         if self.unpreserved.len() >= MAX_OWNERS {
             self.unpreserved.clear();
         }
-        let mut chain = vec![p.proc];
-        chain.extend(self.engine.lineage(p.proc));
+        let mut chain = self.engine.lineage(p.proc);
+        if chain.is_empty() {
+            chain.push(p.proc);
+        }
         self.unpreserved
             .insert((st.dev, st.ino), (path, chain, false));
+    }
+
+    /// `proc` closed `key` after writing it: if `key` was let through without a copy to
+    /// `proc`'s lineage, that lineage has now written it (see `Agent::unpreserved`).
+    pub(crate) fn note_written(&mut self, proc: ProcId, key: (u64, u64)) {
+        let same = match self.unpreserved.get(&key) {
+            Some((_, chain, _)) => {
+                chain.contains(&proc) || self.engine.lineage(proc).iter().any(|n| chain.contains(n))
+            }
+            None => return,
+        };
+        if !same {
+            return;
+        }
+        if let Some(u) = self.unpreserved.get_mut(&key) {
+            u.2 = true;
+        }
     }
 
     /// The topmost process of `proc`'s lineage (below the boundary).

@@ -191,7 +191,10 @@ impl Engine {
             } => self.on_open(p, *file, path, sample),
             Op::CloseWrite { file, path, sample } => self.on_close_write(p, *file, path, sample),
             Op::Modify { file, path, sample } => self.on_modify(p, *file, path, sample),
-            Op::Written { file, path, blocks } => self.on_written(p, *file, path, blocks),
+            Op::Written { file, blocks, .. } => {
+                self.on_written(p, *file, blocks);
+                None
+            }
             Op::Create { path, file } => {
                 self.on_create(p, path, *file);
                 None
@@ -545,6 +548,18 @@ impl Engine {
         self.judge_close(p, k, path, sample, (&newp, sh), None)
     }
 
+    /// What `p` saw of `k` before writing it: its own hold's baseline, else the file's
+    /// recorded profile.
+    pub(crate) fn writer_baseline(&self, p: ProcId, k: FileKey) -> Option<Profile> {
+        let held = self
+            .files
+            .holds(k)
+            .iter()
+            .find(|h| h.proc == p)
+            .and_then(|h| h.baseline);
+        held.or_else(|| self.files.profile(k))
+    }
+
     pub(crate) fn untomb(&mut self, k: FileKey, path: &str) -> Option<FileState> {
         let now = self.now;
         while self
@@ -688,13 +703,7 @@ impl Engine {
             }
             return None;
         }
-        let held = self
-            .files
-            .holds(k)
-            .iter()
-            .find(|h| h.proc == p)
-            .and_then(|h| h.baseline);
-        let base = held.or_else(|| self.files.profile(k))?;
+        let base = self.writer_baseline(p, k)?;
         if self.files.decoy(k) && newp.encrypted_looking() {
             return self.decoy_verdict(p, k, path);
         }

@@ -105,35 +105,25 @@ pub(crate) fn judge_written(base: &Profile, blocks: &[WrittenBlock]) -> Option<u
 pub(crate) const MAX_WRITTEN: usize = 4096;
 
 impl Engine {
-    /// [`Op::Written`](crate::Op::Written) by `p`: judged against `p`'s baseline of the file
-    /// (damage counts once per file, like the close-write that follows).
-    pub(crate) fn on_written(
-        &mut self,
-        p: ProcId,
-        k: FileKey,
-        path: &str,
-        blocks: &[WrittenBlock],
-    ) -> Option<Verdict> {
+    /// [`Op::Written`](crate::Op::Written) by `p`: the blocks that flipped against `p`'s
+    /// baseline of the file are recorded, and judged with `p`'s next sample of the whole
+    /// file ([`Engine::written_flips`]).
+    pub(crate) fn on_written(&mut self, p: ProcId, k: FileKey, blocks: &[WrittenBlock]) {
         // A file never seen (opened before ward started) or created by `p`: nothing to judge.
         if !self.files.contains(k) || self.files.creator(k) == Some(p) {
-            return None;
+            return;
         }
         self.touch(k);
-        let held = self
-            .files
-            .holds(k)
-            .iter()
-            .find(|h| h.proc == p)
-            .and_then(|h| h.baseline);
-        let base = held.or_else(|| self.files.profile(k))?;
-        let bits = judge_written(&base, blocks)?;
-        // Judged with the writer's next sample of the whole file (see `written_flips`).
-        let _ = path;
+        let Some(bits) = self
+            .writer_baseline(p, k)
+            .and_then(|base| judge_written(&base, blocks))
+        else {
+            return;
+        };
         if self.written.len() >= MAX_WRITTEN {
             self.written.clear();
         }
         *self.written.entry((p, k)).or_default() |= bits;
-        None
     }
 
     /// Flipped blocks recorded for `p`'s write of `k` (see [`Op::Written`]), now that its
