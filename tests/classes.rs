@@ -465,6 +465,18 @@ impl Run {
             Some(_) => {}
         }
         if !lost.is_empty() {
+            // When each differing file last changed, against containment: a change after
+            // it is what the restore keeps as a conflict.
+            use std::os::unix::fs::MetadataExt;
+            let when: Vec<String> = lost
+                .iter()
+                .filter_map(|l| std::fs::metadata(dir.join(l)).ok().map(|m| (l, m)))
+                .map(|(l, m)| format!("{l} mtime {}.{:09}", m.mtime(), m.mtime_nsec()))
+                .collect();
+            eprintln!(
+                "LOST {when:?}; incident contained_at {} ; restored {restored:?}",
+                inc["contained_at"]
+            );
             self.fail(variant, format!("files differ after restore: {lost:?}"));
         }
         if touched > MAX_TOUCHED {

@@ -144,11 +144,23 @@ pub(crate) const MAX_RENAMES: usize = 100_000;
 pub(crate) struct DueRestore {
     pub(crate) incident: String,
     pub(crate) root: ProcId,
+    /// When every member had settled (see [`ward_response::settled`]): a file changed
+    /// after this is someone else's edit, kept as a conflict.
     pub(crate) contained_at: SystemTime,
+    /// Members not yet settled at containment (a frozen one blocked in a permission
+    /// event); the restore waits for them, at most until `give_up`.
+    pub(crate) unsettled: Vec<u32>,
     /// Damaged files the verdict named (checked against what the vault can restore).
     pub(crate) damaged: Vec<String>,
     pub(crate) due: Instant,
+    pub(crate) give_up: Instant,
 }
+
+/// How long containment waits, on the agent's thread, for the signalled members to
+/// finish the system calls they were in (killed ones take microseconds).
+pub(crate) const SETTLE_WAIT: Duration = Duration::from_millis(50);
+/// How long a restore waits for members still unsettled after [`SETTLE_WAIT`].
+pub(crate) const UNSETTLED_MAX: Duration = Duration::from_secs(5);
 
 /// Descriptors held at most (the oldest are released first), if the open-file limit
 /// allows; see [`raise_fd_limit`].

@@ -2,7 +2,7 @@
 //! and then finishes it, and the incident is recorded (with a first restore plan) durably
 //! before it is announced.
 
-use crate::agent::{Agent, DueRestore};
+use crate::agent::{Agent, DueRestore, SETTLE_WAIT, UNSETTLED_MAX};
 use crate::vaultd::Job;
 use std::time::{Duration, Instant, SystemTime};
 use ward_engine::Verdict;
@@ -136,6 +136,12 @@ impl<S: EventSource> Agent<S> {
             )
         });
         let contained_at = self.clock.wall(contained_ns);
+        // The restore keeps a file changed after containment as a conflict (someone else's
+        // edit). A member signalled while inside a system call (a write waiting for the
+        // disk, a truncate) still completes it: the restore counts from when every member
+        // has settled, so the lineage's own last write is never taken for someone else's.
+        let unsettled = ward_response::await_settled(&c.frozen, SETTLE_WAIT);
+        let settled_at = SystemTime::from(self.clock.wall(self.now().max(contained_ns)));
         let info = self.engine.process(v.root).cloned();
         let (exe, cmdline, uid) = info
             .map(|i| (i.exe, i.cmdline, i.uid))
@@ -193,12 +199,7 @@ impl<S: EventSource> Agent<S> {
         // Record the incident (and a first restore plan, so a crash before the restore
         // starts still restores) durably, and only then announce it.
         let plan = self.vault.as_ref().map(|_| {
-            let rec = self.plan_record(
-                &id,
-                v.root,
-                SystemTime::from(contained_at),
-                &v.files_damaged,
-            );
+            let rec = self.plan_record(&id, v.root, settled_at, &v.files_damaged);
             serde_json::to_string(&rec).expect("plan serialises")
         });
         let emitter = self.out.emitter();
@@ -272,9 +273,11 @@ impl<S: EventSource> Agent<S> {
             self.restores_due.push(DueRestore {
                 incident: id,
                 root: v.root,
-                contained_at: SystemTime::from(contained_at),
+                contained_at: settled_at,
+                unsettled,
                 damaged: v.files_damaged.clone(),
                 due: Instant::now() + Duration::from_millis(300),
+                give_up: Instant::now() + UNSETTLED_MAX,
             });
         }
     }

@@ -3,7 +3,7 @@
 //! whose behalf files were preserved, its renames, the files it created) becomes a
 //! [`PlanRecord`] stored with the incident; the vault turns it into actions.
 
-use crate::agent::Agent;
+use crate::agent::{Agent, UNSETTLED_MAX};
 use crate::vaultd::Job;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -191,10 +191,30 @@ impl<S: EventSource> Agent<S> {
             return;
         }
         let now = Instant::now();
-        let (due, later): (Vec<_>, Vec<_>) =
-            self.restores_due.drain(..).partition(|d| d.due <= now);
+        let (due, later): (Vec<_>, Vec<_>) = self.restores_due.drain(..).partition(|d| {
+            d.due <= now
+                && (d.give_up <= now || d.unsettled.iter().all(|&p| ward_response::settled(p)))
+        });
         self.restores_due = later;
-        for d in due {
+        for mut d in due {
+            if !d.unsettled.is_empty() {
+                // Settled only now (or given up): its last writes may have landed until now.
+                let left: Vec<u32> = d
+                    .unsettled
+                    .iter()
+                    .copied()
+                    .filter(|&p| !ward_response::settled(p))
+                    .collect();
+                if !left.is_empty() {
+                    tracing::warn!(
+                        "incident {}: process(es) {left:?} still inside a system call {} s after \
+                         containment; restoring anyway (files they change later are kept as conflicts)",
+                        d.incident,
+                        UNSETTLED_MAX.as_secs()
+                    );
+                }
+                d.contained_at = d.contained_at.max(std::time::SystemTime::now());
+            }
             let rec = self.plan_record(&d.incident, d.root, d.contained_at, &d.damaged);
             self.save_plan(&rec);
             if let Some(v) = &self.vault {

@@ -204,6 +204,30 @@ pub fn kill_frozen(c: &mut Containment) {
     }
 }
 
+/// Has `pid` finished every system call it had under way: stopped (`T`, `t`), exited
+/// (zombie, or gone)? A stop or a kill takes effect only at the next return to user
+/// space, so a member sleeping in the kernel (`D`: a write waiting for a lock or the
+/// disk; `S`) may still complete one more write or truncate after it was signalled.
+pub fn settled(pid: u32) -> bool {
+    !matches!(state(pid), Some('R' | 'D' | 'S' | 'I' | 'W' | 'P'))
+}
+
+/// Wait until every process of `pids` is [`settled`], at most `max`, polling every
+/// 200 µs. Returns the ones still unsettled (empty: all settled). Killed members settle
+/// within microseconds (a kill also cancels their waits on ward's own permission
+/// events); a frozen member blocked on a permission event ward has not answered yet
+/// stays unsettled until it is answered.
+pub fn await_settled(pids: &[u32], max: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + max;
+    loop {
+        let left: Vec<u32> = pids.iter().copied().filter(|&p| !settled(p)).collect();
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
 /// Resume processes (used when a freeze turns out to be unwarranted, and by tests).
 pub fn thaw(pids: &[u32]) {
     let never = untouchable();
@@ -253,6 +277,27 @@ mod tests {
         kill_frozen(&mut c);
         child.wait().unwrap();
         assert!(!c.frozen.contains(&std::process::id()));
+    }
+
+    #[test]
+    fn a_running_member_settles_once_stopped_or_killed() {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("while :; do :; done")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        std::thread::sleep(Duration::from_millis(50));
+        // Busy in user space: runnable, not settled.
+        assert_eq!(await_settled(&[pid], Duration::from_millis(20)), vec![pid]);
+        kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).unwrap();
+        assert!(await_settled(&[pid], Duration::from_secs(2)).is_empty());
+        assert_eq!(state(pid), Some('T'));
+        kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+        assert!(await_settled(&[pid], Duration::from_secs(2)).is_empty());
+        child.wait().unwrap();
+        assert!(settled(pid), "a reaped process is settled");
     }
 
     #[test]
