@@ -205,7 +205,8 @@ impl<S: EventSource> Agent<S> {
             if let Some(p) = o.perm.take() {
                 self.answer_read(p);
             }
-            o.fill_sample();
+            let engine = &self.engine;
+            o.fill_sample(|file, size| engine.has_sample_profile(file, size));
         }
         if let Some(r) = self.recorder.as_mut() {
             let _ = serde_json::to_writer(&mut *r, &o.event);

@@ -546,13 +546,16 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
     let st = agent.engine().stats();
     let gs = agent.stats().clone();
     tracing::info!(
-        "stopping: {} events, {} files and {} processes tracked, {} incidents; opens: {} allowed, {} denied; vault: {} preserved, {} failed, {} timed out",
+        "stopping: {} events, {} files and {} processes tracked, {} incidents; opens: {} allowed, {} denied; samples: {} profiled, {} of them unchanged, {} not even read; vault: {} preserved, {} failed, {} timed out",
         st.events,
         st.files_tracked,
         st.processes_tracked,
         st.verdicts,
         ss.perm_allowed,
         ss.perm_denied,
+        st.samples_profiled,
+        st.profiles_reused,
+        st.samples_unread,
         gs.preserved,
         gs.preserve_failed,
         gs.preserve_timeouts,

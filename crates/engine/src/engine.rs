@@ -114,6 +114,8 @@ pub struct EngineStats {
     pub samples_profiled: u64,
     /// ... of which the file's stored profile was reused (same sample hash: unchanged).
     pub profiles_reused: u64,
+    /// ... of which the sensor did not even read the sample (file unchanged since).
+    pub samples_unread: u64,
 }
 
 const MAX_TOMBS: usize = 64;
@@ -410,8 +412,17 @@ impl Engine {
     /// The profile of `sample` of file `k`, with the sample's hash: the file's stored
     /// profile when it was computed from the same sample (unchanged content), else computed.
     pub(crate) fn profile(&mut self, k: FileKey, sample: &Sample) -> (Profile, u64) {
-        let h = sample_hash(sample);
         self.stats.samples_profiled += 1;
+        if sample.unchanged {
+            if let Some(ph) = self.files.sample_profile(k, sample.size) {
+                self.stats.profiles_reused += 1;
+                self.stats.samples_unread += 1;
+                return ph;
+            }
+            // The profile is gone since the agent asked (cannot happen live: both run on
+            // one thread); an unread sample profiles as unknown content.
+        }
+        let h = sample_hash(sample);
         if let Some(p) = self.files.profile_of_sample(k, h, sample.size) {
             // Test and debug builds check that the reused profile is the one computed anew.
             debug_assert!(p == Profile::of(sample), "sample hash collision");
@@ -419,6 +430,13 @@ impl Engine {
             return (p, h);
         }
         (Profile::of(sample), h)
+    }
+
+    /// Whether the engine still holds a profile of file `k` computed from a sample of
+    /// `size` bytes: then an open of the unchanged file needs no new sample
+    /// ([`Sample::unchanged`]).
+    pub fn has_sample_profile(&self, k: FileKey, size: u64) -> bool {
+        self.files.sample_profile(k, size).is_some()
     }
 
     pub(crate) fn on_create(&mut self, p: ProcId, path: &str, file: Option<FileKey>) {

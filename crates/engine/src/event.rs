@@ -48,6 +48,12 @@ pub struct Sample {
     pub size: u64,
     /// The sampled blocks (see [`Sample::plan`]).
     pub blocks: Vec<Block>,
+    /// Not read: the sensor saw the file unchanged (same size, mtime and ctime; the
+    /// kernels' multigrain timestamps make a write after a stat visible) since it last
+    /// sampled it, and the engine still holds the profile of that sample, which it
+    /// reuses. `blocks` is then empty. Only for read-only opens.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unchanged: bool,
 }
 
 /// One sampled block of a file.
@@ -81,6 +87,24 @@ pub const HEAD_LEN: usize = 8192;
 pub const BLOCK_LEN: usize = 4096;
 
 impl Sample {
+    /// A sample of `size` bytes made of `blocks`.
+    pub fn new(size: u64, blocks: Vec<Block>) -> Sample {
+        Sample {
+            size,
+            blocks,
+            unchanged: false,
+        }
+    }
+
+    /// A sample not read: the file is unchanged since its stored profile's sample.
+    pub fn unchanged(size: u64) -> Sample {
+        Sample {
+            size,
+            blocks: Vec::new(),
+            unchanged: true,
+        }
+    }
+
     /// The offsets (and lengths) a sensor should read for a file of `size` bytes.
     pub fn plan(size: u64) -> Vec<(u64, usize)> {
         let head = size.min(HEAD_LEN as u64) as usize;

@@ -482,6 +482,17 @@ impl Files {
         self.prof(r.profile).filter(|p| p.size == size)
     }
 
+    /// The file's profile and its sample hash, if it was computed from a sample of
+    /// `size` bytes (see [`crate::Sample::unchanged`]).
+    pub fn sample_profile(&self, k: FileKey, size: u64) -> Option<(Profile, u64)> {
+        let r = &self.recs[self.slot(k)? as usize];
+        if r.sample == [0; 2] {
+            return None;
+        }
+        let p = self.prof(r.profile).filter(|p| p.size == size)?;
+        Some((p, join(r.sample)))
+    }
+
     pub fn creator(&self, k: FileKey) -> Option<ProcId> {
         let s = self.slot(k)?;
         self.creator_of(s)

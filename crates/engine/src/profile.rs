@@ -337,6 +337,7 @@ mod tests {
             })
             .collect();
         Sample {
+            unchanged: false,
             size: data.len() as u64,
             blocks,
         }

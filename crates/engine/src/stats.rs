@@ -751,6 +751,7 @@ mod tests {
         use crate::event::{Block, Sample};
         let d = rnd(3, 20_000);
         let of = |d: &[u8]| Sample {
+            unchanged: false,
             size: d.len() as u64,
             blocks: Sample::plan(d.len() as u64)
                 .into_iter()
@@ -781,6 +782,7 @@ mod tests {
         assert_ne!(sample_hash(&s), h);
         // Zero padding of a short block is not mistaken for bytes.
         let z = Sample {
+            unchanged: false,
             size: 5,
             blocks: vec![Block {
                 offset: 0,
@@ -791,6 +793,7 @@ mod tests {
         z6.blocks[0].data.push(0);
         assert_ne!(sample_hash(&z), sample_hash(&z6));
         let empty = Sample {
+            unchanged: false,
             size: 0,
             blocks: vec![],
         };

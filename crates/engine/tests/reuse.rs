@@ -92,3 +92,95 @@ fn same_size_different_bytes_is_not_reused() {
     sim.read(r, "/srv/a.txt");
     assert_eq!(counters(&sim), (2, 0));
 }
+
+/// A read-only open the sensor did not sample (the file's stamp is unchanged): the
+/// engine's profile of the file's last sample stands in for it.
+fn read_unread(sim: &mut Sim, p: ProcId, path: &str) -> Option<Verdict> {
+    let (k, data) = sim.fs[path].clone();
+    assert!(
+        sim.eng.has_sample_profile(k, data.len() as u64),
+        "the agent only sends an unread sample when the engine holds the profile"
+    );
+    sim.emit(
+        p,
+        Op::Open {
+            file: k,
+            path: path.to_string(),
+            sample: Sample::unchanged(data.len() as u64),
+            write: Some(false),
+        },
+    )
+}
+
+#[test]
+fn unread_samples_reuse_the_last_sample_and_detection_holds() {
+    let mut sim = Sim::new();
+    let files: Vec<String> = (0..6).map(|i| format!("/srv/share/r{i}.txt")).collect();
+    for (i, f) in files.iter().enumerate() {
+        sim.put(f, text(40 + i as u64, 30_000 + 1000 * i));
+    }
+    let sh = sim.login_shell();
+    let grep = sim.spawn(sh, "/usr/bin/grep");
+    let k0 = sim.key(&files[0]);
+    assert!(!sim.eng.has_sample_profile(k0, 30_000), "never sampled");
+    for f in &files {
+        sim.read(grep, f);
+    }
+    // Re-reads by another program: nothing read, nothing profiled, all reused.
+    let cp = sim.spawn(sh, "/usr/bin/cp");
+    for f in &files {
+        read_unread(&mut sim, cp, f);
+    }
+    let s = sim.eng.stats();
+    assert_eq!((s.samples_profiled, s.profiles_reused, s.samples_unread), (12, 6, 6));
+    // Only a profile of the same size counts (a sensor stamp includes the size anyway).
+    assert!(!sim.eng.has_sample_profile(k0, 30_001));
+
+    // After an edit, the close-write's sample is the one reused.
+    let ed = sim.spawn(sh, "/usr/bin/vi");
+    let edited = text(99, 31_500);
+    sim.overwrite(ed, &files[0], edited);
+    assert!(sim.eng.has_sample_profile(k0, 31_500));
+    assert!(!sim.eng.has_sample_profile(k0, 30_000));
+    read_unread(&mut sim, cp, &files[0]);
+    sim.assert_no_verdict();
+
+    // A reader-then-encryptor whose reads were all unread samples is still caught: its
+    // baselines are the stored (plain) profiles.
+    let x = sim.spawn(sh, "/tmp/.x/crypt");
+    let mut caught = None;
+    for (i, f) in files.iter().enumerate() {
+        read_unread(&mut sim, x, f);
+        let n = sim.content(f).len();
+        if sim.overwrite(x, f, random(500 + i as u64, n)).is_some() {
+            caught = Some(i);
+            break;
+        }
+    }
+    let i = caught.expect("in-place encryption after unread reads not detected");
+    assert!(i < 3, "verdict only after file {}", i + 1);
+}
+
+#[test]
+fn an_unread_sample_without_a_profile_is_unknown_content_not_a_panic() {
+    // Cannot happen live (the agent asks the engine first, on the same thread); a replayed
+    // or hand-made trace may still carry one.
+    let mut sim = Sim::new();
+    sim.put("/srv/b.txt", text(3, 9000));
+    let sh = sim.login_shell();
+    let r = sim.spawn(sh, "/usr/bin/cat");
+    let k = sim.key("/srv/b.txt");
+    let v = sim.emit(
+        r,
+        Op::Open {
+            file: k,
+            path: "/srv/b.txt".into(),
+            sample: Sample::unchanged(9000),
+            write: Some(false),
+        },
+    );
+    assert!(v.is_none());
+    assert_eq!(sim.eng.stats().samples_unread, 0);
+    sim.read(r, "/srv/b.txt");
+    sim.assert_no_verdict();
+}

@@ -602,6 +602,7 @@ fn sample_of(data: &[u8]) -> Sample {
                 data: data[off as usize..off as usize + len].to_vec(),
             })
             .collect(),
+        ..Default::default()
     }
 }
 

@@ -262,14 +262,22 @@ pub struct Observation {
 pub struct Deferred {
     fd: OwnedFd,
     size: u64,
+    /// The file's stamp is the one it had when the sensor last sampled it.
+    unchanged: bool,
 }
 
 impl Observation {
-    /// Read the deferred sample (if any) into the event.
-    pub fn fill_sample(&mut self) {
+    /// Read the deferred sample (if any) into the event, unless the file is unchanged
+    /// since the sensor last sampled it and `known(file, size)` says the engine still
+    /// holds that sample's profile: then the sample is [`Sample::unchanged`] (no read).
+    pub fn fill_sample(&mut self, known: impl FnOnce(FileKey, u64) -> bool) {
         if let Some(d) = self.deferred.take() {
-            if let Op::Open { sample, .. } = &mut self.event.op {
-                *sample = read_sample(d.fd.as_fd(), d.size);
+            if let Op::Open { sample, file, .. } = &mut self.event.op {
+                *sample = if d.unchanged && known(*file, d.size) {
+                    Sample::unchanged(d.size)
+                } else {
+                    read_sample(d.fd.as_fd(), d.size)
+                };
             }
         }
     }
@@ -321,6 +329,25 @@ pub struct Sensor {
     watched: HashMap<FileKey, Watched>,
     /// The pre-content group (see the module docs), when the kernel has one.
     pre: Option<Fanotify>,
+    /// The change stamp (size, mtime, ctime) each file had when its content was last
+    /// sampled: a read-only open of a file with the same stamp needs no new sample if the
+    /// engine still holds that sample's profile ([`Observation::fill_sample`]).
+    stamps: HashMap<FileKey, u64>,
+}
+
+/// Stamps kept at most (then forgotten all at once: a forgotten file is sampled again).
+const MAX_STAMPS: usize = 1 << 17;
+
+/// What changes whenever a file's content may have: size, mtime and ctime. Since Linux
+/// 6.13, ext4, xfs, btrfs and tmpfs use multigrain timestamps: after a stat saw a time,
+/// the next change gets a fine-grained, larger one, so a write after the stat (or a
+/// rewrite to the same size) never keeps the stamp. Never 0.
+fn stamp_of(st: &ward_sys::fs::Stat) -> u64 {
+    let mut h = st.size ^ 0x9e37_79b9_7f4a_7c15;
+    for v in [st.mtime_ns as u64, st.ctime_ns as u64, st.ino] {
+        h = (h ^ v).wrapping_mul(0x1000_0000_01b3).rotate_left(29);
+    }
+    h.max(1)
 }
 
 /// A file held open for writing whose modifications are sampled.
@@ -566,6 +593,7 @@ impl Sensor {
             connect_buf: Vec::new(),
             denied: Default::default(),
             watched: HashMap::new(),
+            stamps: HashMap::new(),
             pre,
         })
     }
@@ -916,13 +944,26 @@ impl Sensor {
             });
         }
         // A known read-only open: sample after answering. Anything else that may write:
-        // sample now, before the opener can change the file.
+        // sample now, before the opener can change the file. The stamp is taken before
+        // the read: a change while reading gives the next open a new stamp.
+        // Only opens and close-writes: their samples become the engine's profile of the
+        // file (a modification sample does not).
+        let stamp = stamp_of(&st);
+        if self.stamps.len() >= MAX_STAMPS {
+            self.stamps.clear();
+        }
+        let last = if is_perm || closed {
+            self.stamps.insert(file, stamp)
+        } else {
+            self.stamps.remove(&file)
+        };
         let (sample, deferred) = match (is_perm, write, fd.try_clone()) {
             (true, Some(false), Ok(dup)) => (
                 Sample::default(),
                 Some(Deferred {
                     fd: dup,
                     size: st.size,
+                    unchanged: last == Some(stamp),
                 }),
             ),
             _ => (read_sample(fd.as_fd(), st.size), None),
@@ -1292,7 +1333,7 @@ pub fn read_sample(fd: BorrowedFd<'_>, size: u64) -> Sample {
             _ => break,
         }
     }
-    Sample { size, blocks }
+    Sample::new(size, blocks)
 }
 
 fn nix_geteuid() -> u32 {

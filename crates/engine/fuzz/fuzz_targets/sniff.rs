@@ -7,10 +7,10 @@ fuzz_target!(|data: &[u8]| {
     let size = data.len() as u64;
     let _ = sniff::sniff(data, size);
     let _ = sniff::sniff(data, size.wrapping_mul(31));
-    let sample = Sample {
+    let sample = Sample::new(
         size,
-        blocks: vec![Block { offset: 0, data: data.to_vec() }],
-    };
+        vec![Block { offset: 0, data: data.to_vec() }],
+    );
     let p = Profile::of(&sample);
     let _ = p.encrypted_looking();
 });

@@ -22,10 +22,7 @@ pub fn sample_of(data: &[u8]) -> Sample {
             data: data[o as usize..(o as usize + l).min(data.len())].to_vec(),
         })
         .collect();
-    Sample {
-        size: data.len() as u64,
-        blocks,
-    }
+    Sample::new(data.len() as u64, blocks)
 }
 
 pub struct Sim {
