@@ -132,7 +132,10 @@ fn unread_samples_reuse_the_last_sample_and_detection_holds() {
         read_unread(&mut sim, cp, f);
     }
     let s = sim.eng.stats();
-    assert_eq!((s.samples_profiled, s.profiles_reused, s.samples_unread), (12, 6, 6));
+    assert_eq!(
+        (s.samples_profiled, s.profiles_reused, s.samples_unread),
+        (12, 6, 6)
+    );
     // Only a profile of the same size counts (a sensor stamp includes the size anyway).
     assert!(!sim.eng.has_sample_profile(k0, 30_001));
 
