@@ -1,7 +1,7 @@
-//! Compiles `src/bpf/connect.bpf.c` into a BPF object in `OUT_DIR` (clang, through
-//! libbpf-cargo's SkeletonBuilder), which the crate embeds and loads through libbpf-rs's
-//! object API (no generated skeleton: the crate needs no `unsafe` that way). The C side
-//! checks the event layout with static asserts.
+//! Compiles `src/bpf/connect.bpf.c` and `src/bpf/files.bpf.c` into BPF objects in `OUT_DIR`
+//! (clang, through libbpf-cargo's SkeletonBuilder), which the crate embeds and loads through
+//! libbpf-rs's object API (no generated skeleton: the crate needs no `unsafe` that way). The
+//! C side checks the event layouts with static asserts.
 //!
 //! Build-time needs (scripts/setup-bpf.sh installs them): clang (any version that targets
 //! BPF; Debian 12's clang 14 works), the kernel uapi headers (linux-libc-dev), and for the
@@ -11,10 +11,16 @@
 //! With `--no-default-features` (no `bpf` feature) nothing is compiled and the crate offers
 //! only the procfs fallback.
 
-const SRC: &str = "src/bpf/connect.bpf.c";
+/// Each source and the object file name it is compiled to in `OUT_DIR`.
+const SOURCES: [(&str, &str); 2] = [
+    ("src/bpf/connect.bpf.c", "connect.bpf.o"),
+    ("src/bpf/files.bpf.c", "files.bpf.o"),
+];
 
 fn main() {
-    println!("cargo:rerun-if-changed={SRC}");
+    for (src, _) in SOURCES {
+        println!("cargo:rerun-if-changed={src}");
+    }
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CLANG");
     #[cfg(feature = "bpf")]
@@ -33,7 +39,7 @@ fn build_bpf() {
         .is_err()
     {
         panic!(
-            "ward-bpf: `{}` not found; the BPF connect monitor needs clang to build. \
+            "ward-bpf: `{}` not found; the BPF programs (connect monitor, file observer) need clang to build. \
              Run `bash scripts/setup-bpf.sh` as root (installs clang, libbpf-dev, libelf-dev, \
              zlib1g-dev, pkg-config, make), set CLANG=/path/to/clang, or build without BPF \
              (`--no-default-features` on ward-bpf: procfs fallback only)",
@@ -50,12 +56,13 @@ fn build_bpf() {
         "riscv64" => "riscv64-linux-gnu",
         other => other,
     };
-    let obj = out.join("connect.bpf.o");
-    libbpf_cargo::SkeletonBuilder::new()
-        .source(SRC)
-        .obj(&obj)
-        .clang(&clang)
-        .clang_args([format!("-I/usr/include/{multiarch}"), "-Wall".to_string()])
-        .build()
-        .unwrap_or_else(|e| panic!("ward-bpf: compiling {SRC} failed: {e:#}"));
+    for (src, obj) in SOURCES {
+        libbpf_cargo::SkeletonBuilder::new()
+            .source(src)
+            .obj(out.join(obj))
+            .clang(&clang)
+            .clang_args([format!("-I/usr/include/{multiarch}"), "-Wall".to_string()])
+            .build()
+            .unwrap_or_else(|e| panic!("ward-bpf: compiling {src} failed: {e:#}"));
+    }
 }

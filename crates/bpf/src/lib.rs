@@ -26,6 +26,11 @@
 //! also when ward crashes); drop an event without counting it; panic on what the kernel
 //! or `/proc` hands it.
 //!
+//! Apart from that, behind the same feature: [`FileObserver`], BPF tracepoint programs on
+//! the file syscalls and exec/fork/exit of every process, counting in the kernel or sending
+//! every event through a ring buffer. It is what `ward bench --floors` times as the floor of
+//! a BPF-tracepoint design; ward's protection does not use it.
+//!
 //! Times ([`ConnectEvent::time_ns`]) are `CLOCK_MONOTONIC` nanoseconds: the BPF side uses
 //! `bpf_ktime_get_ns()`, which is the monotonic clock (it does not advance during suspend),
 //! and the procfs fallback reads `CLOCK_MONOTONIC` when it first sees a socket.
@@ -35,6 +40,8 @@
 
 mod cgroup;
 mod event;
+#[cfg(feature = "bpf")]
+mod files;
 #[cfg(feature = "bpf")]
 mod monitor;
 mod procnet;
@@ -47,6 +54,10 @@ use std::time::Duration;
 
 pub use cgroup::{cgroup2_root, parse_cgroup2_root};
 pub use event::{decode_event, EVENT_SIZE};
+#[cfg(feature = "bpf")]
+pub use files::{
+    FileEventKind, FileObserver, FileObserverError, KindCounts, ObserveMode, ObserverStats, KINDS,
+};
 #[cfg(feature = "bpf")]
 pub use monitor::ConnectMonitor;
 pub use procnet::ProcNetSource;

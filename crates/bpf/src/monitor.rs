@@ -430,7 +430,7 @@ impl ConnectSource for ConnectMonitor {
 }
 
 /// Ring buffer sizes must be a power of two and a multiple of the page size.
-fn ring_size(requested: u32) -> Result<u32, BpfError> {
+pub(crate) fn ring_size(requested: u32) -> Result<u32, BpfError> {
     let page = 4096u32.max(
         nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
             .ok()
@@ -473,7 +473,7 @@ fn load_error(e: &libbpf_rs::Error, log: String) -> BpfError {
 }
 
 /// The first lines of a libbpf/verifier log: enough to see the failing instruction.
-fn log_head(log: &str) -> String {
+pub(crate) fn log_head(log: &str) -> String {
     const LINES: usize = 40;
     const CHARS: usize = 4000;
     let mut head: String = log.lines().take(LINES).collect::<Vec<_>>().join("\n");
@@ -513,7 +513,7 @@ fn libbpf_print(level: PrintLevel, msg: String) {
     }
 }
 
-fn with_captured_log<T>(
+pub(crate) fn with_captured_log<T>(
     f: impl FnOnce() -> Result<T, libbpf_rs::Error>,
 ) -> Result<T, (libbpf_rs::Error, String)> {
     let _serial = START.lock().unwrap_or_else(PoisonError::into_inner);
