@@ -59,7 +59,9 @@ pub struct BenchArgs {
     pub config: Option<PathBuf>,
     /// Overhead benchmark: also time, in each round, the workload under do-nothing kernel
     /// consumers (a FAN_OPEN_PERM consumer that answers "allow" at once; notification-only
-    /// groups): the floor of each design, measured in the same run as ward.
+    /// groups; BPF tracepoints on the file syscalls counting in the kernel, sending every
+    /// event through a ring buffer, or sending a filtered few): the floor of each design,
+    /// measured in the same run as ward.
     #[arg(long)]
     pub floors: bool,
     /// Results as JSON on stdout.
@@ -205,6 +207,23 @@ struct FloorReport {
     median_ratio: f64,
     /// Per workload step, the median ratio to the same round's unprotected step.
     step_median_ratios: Vec<(String, f64)>,
+    /// Per run, the events the consumer saw (BPF floors: of every process on the host).
+    events: Vec<u64>,
+    /// Events lost (BPF ring buffer full), summed over the runs.
+    dropped: u64,
+    /// Why the consumer could not run (then there are no ratios).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unavailable: Option<String>,
+}
+
+/// What `--floors` collected for one consumer over the rounds.
+#[derive(Default)]
+struct FloorRuns {
+    ratios: Vec<f64>,
+    steps: Vec<Vec<f64>>,
+    events: Vec<u64>,
+    dropped: u64,
+    unavailable: Option<String>,
 }
 
 fn sh(cmd: &mut Command, what: &str) -> Result<(), ExitError> {
@@ -310,14 +329,26 @@ fn workload(mnt: &Path, tops: &[String]) -> Result<Vec<(String, f64)>, ExitError
     Ok(steps)
 }
 
+/// Median of counts (the lower middle one for an even number), 0 for none.
+fn median_u64(v: &[u64]) -> u64 {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0)
+}
+
 /// Median, NaN for no values (the one implementation is eval's).
 fn median(v: Vec<f64>) -> f64 {
     crate::eval::median(v).unwrap_or(f64::NAN)
 }
 
 /// The do-nothing consumers `--floors` times.
-const FLOORS: [crate::floors::Floor; 2] =
-    [crate::floors::Floor::OpenPerm, crate::floors::Floor::Notify];
+const FLOORS: [crate::floors::Floor; 5] = [
+    crate::floors::Floor::OpenPerm,
+    crate::floors::Floor::Notify,
+    crate::floors::Floor::BpfCount,
+    crate::floors::Floor::BpfRing,
+    crate::floors::Floor::BpfFiltered,
+];
 
 fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
     if !nix::unistd::geteuid().is_root() {
@@ -363,8 +394,7 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
     let mut ratios = Vec::new();
     let mut protections = Value::Null;
     let mut false_incidents = 0;
-    let mut floor_ratios: Vec<Vec<f64>> = vec![Vec::new(); FLOORS.len()];
-    let mut floor_steps: Vec<Vec<Vec<f64>>> = vec![Vec::new(); FLOORS.len()];
+    let mut floor_runs: Vec<FloorRuns> = FLOORS.iter().map(|_| FloorRuns::default()).collect();
     for round in 0..a.rounds {
         let mut pair = [0.0f64; 2];
         for (k, protected) in [false, true].into_iter().enumerate() {
@@ -423,18 +453,51 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
             });
         }
         if a.floors {
-            for (i, f) in FLOORS.iter().enumerate() {
+            for (f, fr) in FLOORS.iter().zip(floor_runs.iter_mut()) {
+                if fr.unavailable.is_some() {
+                    continue;
+                }
                 sync();
-                let c = crate::floors::Consumer::start(*f, &mnt)
-                    .map_err(|e| ExitError::runtime(format!("{}: {e}", f.name())))?;
+                // A consumer that cannot run here (e.g. BPF without tracefs) is reported as
+                // unavailable; the others are still measured.
+                let c = match crate::floors::Consumer::start(*f, &mnt) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("{}: unavailable: {e}", f.name());
+                        fr.unavailable = Some(e.to_string());
+                        continue;
+                    }
+                };
                 let t = Instant::now();
-                let steps = workload(&mnt, &tops)?;
+                let steps = workload(&mnt, &tops);
                 let r = t.elapsed().as_secs_f64() / pair[0];
-                drop(c);
-                eprintln!("[{}/{}] {}: ratio {r:.3}", round + 1, a.rounds, f.name());
-                floor_ratios[i].push(r);
+                let seen = c.finish();
+                let steps = steps?;
+                let seen = match seen {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("{}: reading its counters failed: {e}", f.name());
+                        fr.unavailable = Some(format!("reading its counters failed: {e}"));
+                        continue;
+                    }
+                };
+                eprintln!(
+                    "[{}/{}] {}: ratio {r:.3} ({} events{})",
+                    round + 1,
+                    a.rounds,
+                    f.name(),
+                    seen.events,
+                    if seen.dropped > 0 {
+                        format!(", {} DROPPED", seen.dropped)
+                    } else {
+                        String::new()
+                    }
+                );
+                fr.ratios.push(r);
+                fr.events.push(seen.events);
+                fr.dropped += seen.dropped;
                 let base = &runs[runs.len() - 2].steps;
-                floor_steps[i].push(
+                fr.steps.push(
                     steps
                         .iter()
                         .zip(base)
@@ -482,18 +545,24 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
         false_incidents,
         floors: FLOORS
             .iter()
-            .zip(floor_ratios)
-            .zip(floor_steps)
-            .filter(|((_, r), _)| !r.is_empty())
-            .map(|((f, r), st)| FloorReport {
+            .zip(floor_runs)
+            .filter(|(_, fr)| !fr.ratios.is_empty() || fr.unavailable.is_some())
+            .map(|(f, fr)| FloorReport {
                 consumer: f.name(),
-                median_ratio: median(r.clone()),
-                ratios: r,
+                median_ratio: median(fr.ratios.clone()),
+                ratios: fr.ratios,
                 step_median_ratios: step_names
                     .iter()
                     .enumerate()
-                    .map(|(i, n)| (n.clone(), median(st.iter().map(|v| v[i]).collect())))
+                    .filter(|_| !fr.steps.is_empty())
+                    .map(|(i, n)| {
+                        let rs = fr.steps.iter().map(|v| v[i]).collect();
+                        (n.clone(), median(rs))
+                    })
                     .collect(),
+                events: fr.events,
+                dropped: fr.dropped,
+                unavailable: fr.unavailable,
             })
             .collect(),
     };
@@ -550,14 +619,27 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
     if !rep.floors.is_empty() {
         let _ = writeln!(o, "floors (same rounds, median ratio to unprotected):");
         for f in &rep.floors {
+            if f.ratios.is_empty() {
+                let why = f.unavailable.as_deref().unwrap_or("no runs");
+                let why = why.lines().next().unwrap_or(why);
+                let _ = writeln!(o, "  {:<36} unavailable: {why}", f.consumer);
+                continue;
+            }
             let steps: Vec<String> = f
                 .step_median_ratios
                 .iter()
                 .map(|(n, r)| format!("{n} {r:.2}"))
                 .collect();
+            let mut seen = format!("{} events/run", median_u64(&f.events));
+            if f.dropped > 0 {
+                let _ = write!(seen, ", {} DROPPED", f.dropped);
+            }
+            if let Some(why) = &f.unavailable {
+                let _ = write!(seen, "; stopped early: {why}");
+            }
             let _ = writeln!(
                 o,
-                "  {:<36} {:.3}×  ({})",
+                "  {:<36} {:.3}×  ({})  {seen}",
                 f.consumer,
                 f.median_ratio,
                 steps.join(", ")
