@@ -354,6 +354,89 @@ fn control_fill_then_encrypt_without_reserve() {
     }
 }
 
+/// Without the reserve (`reserve_mib = 0`) the automatic restore may find no space even
+/// for the vault's index: it must say so (`restore-failed`, with the retry command) or
+/// report its losses honestly, and once space is freed, `ward restore ID` brings every
+/// file back.
+#[test]
+fn without_reserve_a_failed_restore_is_reported_and_retried() {
+    if !root_or_skip() {
+        return;
+    }
+    let lab = lab(FsKind::Ext4, 128);
+    let mut agent = protect(&lab, Some("[vault]\nreserve_mib = 0\n"));
+    let out = Command::new("sh")
+        .args(["-c", FILL_THEN_ENCRYPT, "sh"])
+        .arg(&lab.share)
+        .arg(WARD)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let inc = agent
+        .wait_for("incident", Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no incident ({}); log:\n{}", out.status, agent.log()));
+    let id = inc["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut outcome = None;
+    while outcome.is_none() && Instant::now() < deadline {
+        agent.drain(Duration::from_millis(200));
+        outcome = agent
+            .events
+            .iter()
+            .find(|e| e["type"] == "restore-failed" || e["type"] == "restored")
+            .cloned();
+    }
+    let outcome =
+        outcome.unwrap_or_else(|| panic!("neither restored nor restore-failed:\n{}", agent.log()));
+    let lost = lab.damaged();
+    eprintln!(
+        "METRIC scenario=no-reserve outcome={outcome} differing={}",
+        lost.len()
+    );
+    assert_eq!(outcome["id"], id.as_str());
+    match outcome["type"].as_str() {
+        Some("restore-failed") => {
+            assert!(
+                outcome["files_pending"].as_u64().unwrap() >= lost.len() as u64,
+                "pending {} but {} files differ",
+                outcome["files_pending"],
+                lost.len()
+            );
+            assert_eq!(outcome["retry"], format!("ward restore {id}").as_str());
+            assert!(!outcome["error"].as_str().unwrap().is_empty());
+        }
+        _ => assert_eq!(outcome["files_lost"].as_u64(), Some(lost.len() as u64)),
+    }
+    // The operator frees space (the attacker's filler) and retries, ward stopped.
+    let _ = std::fs::remove_file(lab.share.join(".fill"));
+    assert_eq!(agent.stop(Duration::from_secs(10)), Ok(0));
+    let r = Command::new(WARD)
+        .args(["restore", "--state-dir"])
+        .arg(&lab.state)
+        .arg(&id)
+        .output()
+        .unwrap();
+    assert!(
+        r.status.success(),
+        "ward restore {id}: {}\n{}",
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr)
+    );
+    // Every file still differing is one `ward restore` names as lost (without the reserve
+    // the first file damaged may have had no copy: that is what the reserve is for).
+    let said = String::from_utf8_lossy(&r.stdout).into_owned();
+    let lost = lab.damaged();
+    for l in &lost {
+        assert!(
+            said.lines()
+                .any(|x| x.trim_start().starts_with("lost:") && x.contains(l.as_str())),
+            "{l} still damaged after `ward restore` but not reported lost:\n{said}"
+        );
+    }
+    eprintln!("METRIC scenario=no-reserve-retry still_lost={}", lost.len());
+}
+
 #[test]
 fn release_log_lines_are_parsed() {
     let l = "WARN filesystem /m is full: released 2048 KiB of the vault reserve in 312 us to keep /m/a (4096 KiB left)";

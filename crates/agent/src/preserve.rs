@@ -13,7 +13,7 @@ use crate::vaultd::{Done, Job, PRESERVE_TIMEOUT};
 use std::path::Path;
 use std::time::Instant;
 use ward_engine::ProcId;
-use ward_model::{AgentEvent, RestoreStatus, Restored};
+use ward_model::{AgentEvent, RestoreFailed, RestoreStatus, Restored};
 use ward_sensor::{EventSource, PermRequest};
 use ward_vault::Owner;
 
@@ -347,10 +347,19 @@ impl<S: EventSource> Agent<S> {
                     already_ok: r.already_ok,
                 }));
             }
-            Err(e) => {
+            Err((e, pending)) => {
+                let retry = format!("ward restore {incident}");
                 tracing::error!(
-                    "restore of incident {incident} failed: {e}; run `ward restore {incident}` to retry"
+                    "restore of incident {incident} failed: {e}; the vault keeps the copies of \
+                     its {pending} damaged file(s): free space or fix the error, then run `{retry}` \
+                     (ward also retries at its next start)"
                 );
+                self.out.emit(AgentEvent::RestoreFailed(RestoreFailed {
+                    id: incident,
+                    error: e,
+                    files_pending: pending,
+                    retry,
+                }));
             }
         }
     }

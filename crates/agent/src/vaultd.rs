@@ -108,7 +108,8 @@ pub enum Done {
     },
     Restored {
         incident: String,
-        result: Result<RestoreReport, String>,
+        /// The report, or the error and how many damaged files are still not restored.
+        result: Result<RestoreReport, (String, usize)>,
     },
 }
 
@@ -305,7 +306,12 @@ fn run(vaults: &mut HashMap<u64, Vault>, job: Job, notify: &dyn Fn(Done)) {
             }
             count_unpreserved(&mut total, &damaged, &plan, &covered);
             let result = match err {
-                Some(e) => Err(e),
+                Some(e) => Err((
+                    e,
+                    damaged
+                        .len()
+                        .saturating_sub(total.files_restored + total.already_ok),
+                )),
                 None => Ok(total),
             };
             notify(Done::Restored { incident, result });

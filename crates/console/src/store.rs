@@ -487,6 +487,13 @@ impl Db {
                 )
                 .await?;
             }
+            AgentEvent::RestoreFailed(r) => {
+                self.exec(
+                    "UPDATE incidents SET restore = $1 WHERE host_id = $2 AND id = $3",
+                    vec!["failed".into(), host_id.into(), r.id.as_str().into()],
+                )
+                .await?;
+            }
             AgentEvent::Stopped(_) => {
                 self.exec(
                     "UPDATE hosts SET stopped = 1 WHERE id = $1",

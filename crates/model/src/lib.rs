@@ -10,7 +10,7 @@
 //!   contract plus details; [`Action`] says what was done about it, [`RestoreStatus`] where
 //!   its recovery stands.
 //! * [`AgentEvent`]: what the agent tells the world (`ready`, `incident`, `restored`,
-//!   `stopped`, `block-lifted`); every output sink serialises these, and only at the edge.
+//!   `restore-failed`, `stopped`, `block-lifted`, `events-lost`); every output sink serialises these, and only at the edge.
 //!
 //! ```
 //! use ward_model::{AgentEvent, Stopped};
@@ -248,6 +248,21 @@ pub struct Restored {
     pub already_ok: usize,
 }
 
+/// `restore-failed`: the automatic restore of an incident stopped on an error (a full
+/// filesystem, an I/O error); nothing is lost yet: the vault keeps the copies, and the
+/// restore is retried at the next start or by `ward restore ID`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreFailed {
+    /// Incident id.
+    pub id: String,
+    /// What went wrong.
+    pub error: String,
+    /// Damaged files of the incident still waiting for their restore.
+    pub files_pending: usize,
+    /// The command that retries it (`ward restore ID`).
+    pub retry: String,
+}
+
 /// `stopped`: ward is exiting after SIGTERM/SIGINT.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stopped {}
@@ -283,6 +298,8 @@ pub enum AgentEvent {
     Incident(Incident),
     /// Its files are back.
     Restored(Restored),
+    /// Its files could not be put back (yet).
+    RestoreFailed(RestoreFailed),
     /// A client block ended.
     BlockLifted(BlockLifted),
     /// Events were lost.
@@ -298,6 +315,7 @@ impl AgentEvent {
             AgentEvent::Ready(_) => "ready",
             AgentEvent::Incident(_) => "incident",
             AgentEvent::Restored(_) => "restored",
+            AgentEvent::RestoreFailed(_) => "restore-failed",
             AgentEvent::BlockLifted(_) => "block-lifted",
             AgentEvent::EventsLost(_) => "events-lost",
             AgentEvent::Stopped(_) => "stopped",
@@ -418,6 +436,12 @@ mod tests {
                 reason: "unblock".into(),
             }),
             AgentEvent::Incident(incident()),
+            AgentEvent::RestoreFailed(RestoreFailed {
+                id: "i".into(),
+                error: "No space left on device".into(),
+                files_pending: 3,
+                retry: "ward restore i".into(),
+            }),
         ] {
             let v = serde_json::to_value(&e).unwrap();
             assert_eq!(v["type"], e.kind());

@@ -309,6 +309,29 @@ pub fn to_ecs(s: &Stamped, ctx: &EcsContext) -> Value {
                 }),
             );
         }
+        AgentEvent::RestoreFailed(r) => {
+            set(
+                &mut doc,
+                "event",
+                &["file"],
+                &["change"],
+                "restore-failed",
+                "failure",
+                format!(
+                    "ward could not restore the {} damaged files of incident {}: {}; the vault \
+                     keeps them: run `{}`",
+                    r.files_pending, r.id, r.error, r.retry
+                ),
+            );
+            doc.insert("error".into(), json!({ "message": r.error }));
+            doc.insert(
+                "ward".into(),
+                json!({
+                    "incident": { "id": r.id },
+                    "restore": { "files_pending": r.files_pending, "retry": r.retry },
+                }),
+            );
+        }
         AgentEvent::Ready(r) => {
             let paths: Vec<String> = r.paths.iter().map(|p| p.display().to_string()).collect();
             set(

@@ -149,6 +149,7 @@ fn severity(ev: &AgentEvent) -> u8 {
         AgentEvent::Incident(i) if i.action == Action::Alerted => 1,
         AgentEvent::Incident(_) => 2,
         AgentEvent::Restored(r) if r.files_lost > 0 => 4,
+        AgentEvent::RestoreFailed(_) => 3,
         AgentEvent::Ready(r) if !r.warnings.is_empty() => 4,
         AgentEvent::Ready(_) => 6,
         AgentEvent::EventsLost(_) => 4,
@@ -173,6 +174,11 @@ fn sd_params(s: &Stamped) -> Vec<(&'static str, String)> {
             p.push(("incident", r.id.clone()));
             p.push(("files_restored", r.files_restored.to_string()));
             p.push(("files_lost", r.files_lost.to_string()));
+        }
+        AgentEvent::RestoreFailed(r) => {
+            p.push(("incident", r.id.clone()));
+            p.push(("files_pending", r.files_pending.to_string()));
+            p.push(("error", r.error.clone()));
         }
         AgentEvent::Ready(r) => p.push(("pid", r.pid.to_string())),
         AgentEvent::BlockLifted(b) => p.push(("client_ip", b.ip.clone())),
