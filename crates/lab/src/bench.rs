@@ -64,12 +64,24 @@ pub struct BenchArgs {
     /// measured in the same run as ward.
     #[arg(long)]
     pub floors: bool,
+    /// Overhead benchmark: the event storm step creates and removes this many small files
+    /// (100 bytes each, 1,000 per directory) after the file-heavy steps; timed and reported
+    /// on its own (target ≤ 1.10×). 0: no storm.
+    #[arg(long, default_value_t = 60_000)]
+    pub storm_files: usize,
+    /// Internal: be the storm step's workload in DIR (a process of its own, so that
+    /// `ward protect` judges it like any other program).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub storm_worker: Option<PathBuf>,
     /// Results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(a: BenchArgs) -> Result<(), ExitError> {
+    if let Some(dir) = &a.storm_worker {
+        return storm(dir, a.storm_files);
+    }
     if a.engine {
         return engine_bench(&a);
     }
@@ -193,6 +205,14 @@ struct OverheadReport {
     step_median_ratios: Vec<(String, f64)>,
     target: f64,
     met: bool,
+    /// The event storm (`--storm-files` small files created and removed), per pair and
+    /// the median: not part of the file-heavy ratio above.
+    storm_files: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    storm_ratios: Vec<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storm_median_ratio: Option<f64>,
+    storm_target: f64,
     false_incidents: usize,
     /// `--floors`: per do-nothing consumer, its runs' ratios to the same round's
     /// unprotected run, and their median.
@@ -279,7 +299,45 @@ fn sync() {
     let _ = Command::new("sync").status();
 }
 
-fn workload(mnt: &Path, tops: &[String]) -> Result<Vec<(String, f64)>, ExitError> {
+/// The name of the event storm step (kept out of the file-heavy total).
+const STORM: &str = "storm";
+
+/// The storm: create `files` files of 100 bytes (1,000 per directory), then remove them
+/// and their directories.
+fn storm(dir: &Path, files: usize) -> Result<(), ExitError> {
+    let io = |p: &Path, e: std::io::Error| ExitError::runtime(format!("{}: {e}", p.display()));
+    let body = [b'w'; 100];
+    let path = |i: usize| dir.join(format!("d{}", i / 1000)).join(format!("f{i}.tmp"));
+    for i in 0..files {
+        let p = path(i);
+        if i % 1000 == 0 {
+            let d = p.parent().unwrap_or(dir);
+            std::fs::create_dir_all(d).map_err(|e| io(d, e))?;
+        }
+        std::fs::write(&p, body).map_err(|e| io(&p, e))?;
+    }
+    for i in 0..files {
+        let p = path(i);
+        std::fs::remove_file(&p).map_err(|e| io(&p, e))?;
+    }
+    std::fs::remove_dir_all(dir).map_err(|e| io(dir, e))
+}
+
+/// Wall time of the file-heavy steps (everything but the storm).
+fn file_heavy_s(steps: &[(String, f64)]) -> f64 {
+    steps.iter().filter(|s| s.0 != STORM).map(|s| s.1).sum()
+}
+
+/// Wall time of the storm step, if there was one.
+fn storm_s(steps: &[(String, f64)]) -> Option<f64> {
+    steps.iter().find(|s| s.0 == STORM).map(|s| s.1)
+}
+
+fn workload(
+    mnt: &Path,
+    tops: &[String],
+    storm_files: usize,
+) -> Result<Vec<(String, f64)>, ExitError> {
     let run = mnt.join("run");
     let a = run.join("a");
     let b = run.join("b");
@@ -326,6 +384,22 @@ fn workload(mnt: &Path, tops: &[String]) -> Result<Vec<(String, f64)>, ExitError
         .collect();
     step("gzip -r", Command::new("gzip").arg("-r").args(&part), &[0])?;
     step("rm -rf", Command::new("rm").arg("-rf").arg(&run), &[0])?;
+    if storm_files > 0 {
+        let exe = std::env::current_exe()
+            .map_err(|e| ExitError::runtime(format!("cannot find the ward binary: {e}")))?;
+        step(
+            STORM,
+            Command::new(exe)
+                .args([
+                    "bench",
+                    "--storm-files",
+                    &storm_files.to_string(),
+                    "--storm-worker",
+                ])
+                .arg(mnt.join("storm")),
+            &[0],
+        )?;
+    }
     Ok(steps)
 }
 
@@ -388,7 +462,7 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
     sync();
 
     eprintln!("warm-up run (untimed) …");
-    workload(&mnt, &tops)?;
+    workload(&mnt, &tops, a.storm_files)?;
 
     let mut runs = Vec::new();
     let mut ratios = Vec::new();
@@ -423,9 +497,8 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
             } else {
                 None
             };
-            let t = Instant::now();
-            let res = workload(&mnt, &tops);
-            let total = t.elapsed().as_secs_f64();
+            let res = workload(&mnt, &tops, a.storm_files);
+            let total = res.as_ref().map_or(0.0, |s| file_heavy_s(s));
             let mut incidents = 0;
             let mut note = None;
             if let Some(ag) = agent.as_mut() {
@@ -468,11 +541,10 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
                         continue;
                     }
                 };
-                let t = Instant::now();
-                let steps = workload(&mnt, &tops);
-                let r = t.elapsed().as_secs_f64() / pair[0];
+                let steps = workload(&mnt, &tops, a.storm_files);
                 let seen = c.finish();
                 let steps = steps?;
+                let r = file_heavy_s(&steps) / pair[0];
                 let seen = match seen {
                     Ok(s) => s,
                     Err(e) => {
@@ -507,8 +579,13 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
             }
         }
         let ratio = pair[1] / pair[0];
+        let n = runs.len();
+        let storm = match (storm_s(&runs[n - 2].steps), storm_s(&runs[n - 1].steps)) {
+            (Some(u), Some(p)) => format!("; storm {u:.3} s → {p:.3} s: ratio {:.3}", p / u),
+            _ => String::new(),
+        };
         eprintln!(
-            "[{}/{}] unprotected {:.3} s, protected {:.3} s: ratio {:.3}",
+            "[{}/{}] unprotected {:.3} s, protected {:.3} s: ratio {:.3}{storm}",
             round + 1,
             a.rounds,
             pair[0],
@@ -530,6 +607,11 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
             (name.clone(), median(rs))
         })
         .collect();
+    let storm_ratios: Vec<f64> = runs
+        .chunks(2)
+        .filter_map(|p| Some(storm_s(&p[1].steps)? / storm_s(&p[0].steps)?))
+        .collect();
+    let storm_median_ratio = (!storm_ratios.is_empty()).then(|| median(storm_ratios.clone()));
     let rep = OverheadReport {
         files: a.files,
         tree_bytes,
@@ -542,6 +624,10 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
         step_median_ratios,
         target: 1.02,
         met: median_ratio <= 1.02,
+        storm_files: a.storm_files,
+        storm_ratios,
+        storm_median_ratio,
+        storm_target: 1.10,
         false_incidents,
         floors: FLOORS
             .iter()
@@ -582,9 +668,11 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
     );
     let _ = writeln!(
         o,
-        "workload: untar {} files ({:.1} MiB), grep -r, cp -a, gzip -r a quarter, rm -rf",
+        "workload: untar {} files ({:.1} MiB), grep -r, cp -a, gzip -r a quarter, rm -rf; \
+         then the storm: {} small files created and removed (timed apart)",
         rep.files,
-        rep.tree_bytes as f64 / 1048576.0
+        rep.tree_bytes as f64 / 1048576.0,
+        rep.storm_files
     );
     let _ = writeln!(o, "protections: {}", rep.protections);
     let _ = writeln!(o);
@@ -616,8 +704,21 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
         rep.target,
         if rep.met { "met" } else { "MISSED" }
     );
+    if let Some(s) = rep.storm_median_ratio {
+        let _ =
+            writeln!(
+            o,
+            "STORM (create and remove {} small files) median ratio: {s:.3}×  (target ≤ {:.2}×: {})",
+            rep.storm_files,
+            rep.storm_target,
+            if s <= rep.storm_target { "met" } else { "MISSED" }
+        );
+    }
     if !rep.floors.is_empty() {
-        let _ = writeln!(o, "floors (same rounds, median ratio to unprotected):");
+        let _ = writeln!(
+            o,
+            "floors (same rounds, median ratio to unprotected; file-heavy total, then per step):"
+        );
         for f in &rep.floors {
             if f.ratios.is_empty() {
                 let why = f.unavailable.as_deref().unwrap_or("no runs");
