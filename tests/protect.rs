@@ -261,3 +261,58 @@ fn full_vault_reports_losses_honestly() {
     );
     assert_eq!(agent.stop(Duration::from_secs(10)), Ok(0));
 }
+
+/// ward's own reads (content samples of every open, copies into the vault) leave the
+/// users' access times alone: archive and backup tools rely on them. The reader here
+/// opens with O_NOATIME itself, so any atime change would be ward's.
+#[test]
+fn ward_reads_leave_access_times_alone() {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    if !root_or_skip() {
+        return;
+    }
+    let lab = Lab::new(FsKind::Ext4, 200);
+    let old = filetime_days_ago(&lab, 400);
+    let mut agent = lab.protect();
+    let mut read = 0;
+    for rel in lab.before.keys().take(40) {
+        let p = lab.share.join(rel);
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOATIME)
+            .open(&p)
+            .unwrap();
+        let mut b = [0u8; 16];
+        let _ = std::io::Read::read(&mut f, &mut b);
+        read += 1;
+    }
+    agent.drain(Duration::from_millis(500));
+    let changed: Vec<&String> = lab
+        .before
+        .keys()
+        .take(read)
+        .filter(|rel| std::fs::metadata(lab.share.join(rel)).unwrap().atime() != old)
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "ward changed the access time of {changed:?}"
+    );
+    assert_eq!(agent.stop(Duration::from_secs(10)), Ok(0));
+}
+
+/// Set every corpus file's access time to `days` ago (whole seconds); returns it.
+fn filetime_days_ago(lab: &Lab, days: i64) -> i64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - days * 86_400;
+    for rel in lab.before.keys() {
+        let p = lab.share.join(rel);
+        let f = std::fs::File::open(&p).unwrap();
+        let times = std::fs::FileTimes::new()
+            .set_accessed(std::time::UNIX_EPOCH + Duration::from_secs(t as u64));
+        f.set_times(times).unwrap();
+    }
+    t
+}

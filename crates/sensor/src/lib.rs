@@ -398,21 +398,22 @@ impl Sensor {
         let mut caps = Capabilities::default();
         let event_flags = (libc::O_RDONLY | libc::O_LARGEFILE | libc::O_CLOEXEC | libc::O_NONBLOCK)
             as libc::c_uint;
-        let content = Fanotify::init(
-            fan::FAN_CLASS_CONTENT
-                | fan::FAN_CLOEXEC
-                | fan::FAN_NONBLOCK
-                | fan::FAN_UNLIMITED_QUEUE
-                | fan::FAN_UNLIMITED_MARKS,
-            event_flags,
-        )
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::EPERM) => SensorError::NotRoot,
-            _ => SensorError::Unsupported {
-                what: "fanotify permission events",
-                source: e,
-            },
-        })?;
+        let content_flags = fan::FAN_CLASS_CONTENT
+            | fan::FAN_CLOEXEC
+            | fan::FAN_NONBLOCK
+            | fan::FAN_UNLIMITED_QUEUE
+            | fan::FAN_UNLIMITED_MARKS;
+        // ward's own reads (samples, copies into the vault) must not change the users'
+        // access times: no atime update (and no inode write-back) per sampled open.
+        let content = Fanotify::init(content_flags, event_flags | libc::O_NOATIME as libc::c_uint)
+            .or_else(|_| Fanotify::init(content_flags, event_flags))
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::EPERM) => SensorError::NotRoot,
+                _ => SensorError::Unsupported {
+                    what: "fanotify permission events",
+                    source: e,
+                },
+            })?;
         caps.open_perm = true;
         // FAN_MODIFY inode marks (added per write-open): check once that the kernel takes
         // them on this group.
@@ -782,8 +783,7 @@ impl Sensor {
     }
 
     fn in_scope(&self, path: &Path) -> bool {
-        self.roots.iter().any(|r| path.starts_with(r))
-            && !self.exclude.iter().any(|x| path.starts_with(x))
+        self.roots.iter().any(|r| under(path, r)) && !self.exclude.iter().any(|x| under(path, x))
     }
 
     fn connect_events(&mut self, time: u64, out: &mut Vec<Observation>) {
@@ -865,7 +865,7 @@ impl Sensor {
                 return self.allow_with(req, fd);
             }
         };
-        if self.deny_write.iter().any(|d| path.starts_with(d)) {
+        if self.deny_write.iter().any(|d| under(&path, d)) {
             // ward's vault: nobody else writes there, and nothing there is analysed.
             let Some(mut r) = req else { return };
             let write = procs::open_write_intent(ev.pid as u32);
@@ -1324,6 +1324,20 @@ fn written_blocks(ranges: &[(u64, Vec<u8>)], fd: BorrowedFd<'_>) -> Vec<WrittenB
         .collect()
 }
 
+/// Is `path` `root` or below it? Both absolute and normal (the kernel's paths and
+/// canonicalised roots): a byte comparison at a component boundary, which is what
+/// `Path::starts_with` computes component by component, far slower, once per event.
+fn under(path: &Path, root: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let (p, r) = (path.as_os_str().as_bytes(), root.as_os_str().as_bytes());
+    let r = if r.len() > 1 {
+        r.strip_suffix(b"/").unwrap_or(r)
+    } else {
+        r
+    };
+    p.starts_with(r) && (p.len() == r.len() || r == b"/" || p[r.len()] == b'/')
+}
+
 /// Read the blocks [`Sample::plan`] asks for. I/O errors give a partial sample.
 pub fn read_sample(fd: BorrowedFd<'_>, size: u64) -> Sample {
     let mut blocks = Vec::new();
@@ -1361,5 +1375,29 @@ mod tests {
         // A short write across a boundary: the block of its start.
         assert_eq!(write_block(4000, 200), 0);
         assert_eq!(write_block(u64::MAX - 10, 5), (u64::MAX - 10) / 4096 * 4096);
+    }
+
+    #[test]
+    fn under_is_path_starts_with_for_normal_absolute_paths() {
+        let cases = [
+            ("/srv/share/a.txt", "/srv/share", true),
+            ("/srv/share", "/srv/share", true),
+            ("/srv/share/", "/srv/share", true),
+            ("/srv/shared/a.txt", "/srv/share", false),
+            ("/srv/share/a.txt", "/srv/share/", true),
+            ("/srv/sha", "/srv/share", false),
+            ("/anything", "/", true),
+            ("/", "/", true),
+            ("/srv", "/srv/share", false),
+        ];
+        for (p, r, want) in cases {
+            let (p, r) = (Path::new(p), Path::new(r));
+            assert_eq!(under(p, r), want, "{p:?} under {r:?}");
+            assert_eq!(
+                under(p, r),
+                p.starts_with(r),
+                "{p:?} vs Path::starts_with {r:?}"
+            );
+        }
     }
 }
