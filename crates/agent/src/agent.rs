@@ -122,7 +122,9 @@ pub struct Agent<S: EventSource> {
     /// How many descriptors may be held (fits the open-file limit).
     pub(crate) max_held: usize,
     /// Held files deleted or replaced, by deleter, awaiting `settle_doomed`.
-    pub(crate) doomed: HashMap<ProcId, Vec<(Held, Instant)>>,
+    /// Oldest first: expiry pops from the front (a bulk delete leaves thousands, and this
+    /// is looked at after every batch of events).
+    pub(crate) doomed: HashMap<ProcId, std::collections::VecDeque<(Held, Instant)>>,
     /// Lineage chains of the processes on whose behalf files were preserved.
     pub(crate) owners: HashMap<ProcId, Vec<ProcId>>,
     /// Files opened for writing by an untrusted process although no copy could be made

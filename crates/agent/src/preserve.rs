@@ -199,7 +199,10 @@ impl<S: EventSource> Agent<S> {
             return;
         }
         // Decided in `settle_doomed`, once the deleter's other events are in.
-        self.doomed.entry(by).or_default().push((h, Instant::now()));
+        self.doomed
+            .entry(by)
+            .or_default()
+            .push_back((h, Instant::now()));
     }
 
     /// Held files that were deleted or replaced: copy them into the vault if the deleter's
@@ -233,7 +236,12 @@ impl<S: EventSource> Agent<S> {
                     }
                 }
             } else if let Some(files) = self.doomed.get_mut(&by) {
-                files.retain(|(_, t)| t.elapsed() < DOOMED_GRACE);
+                while files
+                    .front()
+                    .is_some_and(|(_, t)| t.elapsed() >= DOOMED_GRACE)
+                {
+                    files.pop_front();
+                }
                 if files.is_empty() {
                     self.doomed.remove(&by);
                 }

@@ -345,16 +345,19 @@ fn workload(
     let mut steps = Vec::new();
     let mut step = |name: &str, cmd: &mut Command, ok_codes: &[i32]| -> Result<(), ExitError> {
         let t = Instant::now();
-        let st = cmd
+        let out = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
+            .stderr(Stdio::piped())
+            .output()
             .map_err(|e| ExitError::runtime(format!("{name}: {e}")))?;
         let dt = t.elapsed().as_secs_f64();
+        let st = out.status;
         if !st.code().is_some_and(|c| ok_codes.contains(&c)) {
+            let err = String::from_utf8_lossy(&out.stderr);
             return Err(ExitError::runtime(format!(
-                "workload step `{name}` failed ({st}); if ward protect raised an incident it may have killed it"
+                "workload step `{name}` failed ({st}): {}; if ward protect raised an incident it may have killed it",
+                err.trim()
             )));
         }
         steps.push((name.to_string(), dt));
@@ -385,6 +388,10 @@ fn workload(
     step("gzip -r", Command::new("gzip").arg("-r").args(&part), &[0])?;
     step("rm -rf", Command::new("rm").arg("-rf").arg(&run), &[0])?;
     if storm_files > 0 {
+        // The storm is measured on its own: let ward finish what the steps above left it
+        // (copies of deleted files it held, the vault's bookkeeping) first.
+        sync();
+        std::thread::sleep(Duration::from_secs(3));
         let exe = std::env::current_exe()
             .map_err(|e| ExitError::runtime(format!("cannot find the ward binary: {e}")))?;
         step(
@@ -436,7 +443,8 @@ fn overhead_bench(a: &BenchArgs) -> Result<(), ExitError> {
     let exe = std::env::current_exe()
         .map_err(|e| ExitError::runtime(format!("cannot find the ward binary: {e}")))?;
     // Tree ≈ files × 33 KiB; the image holds the tarball, two copies and gzip output.
-    let size_mib = 256 + (a.files as u64 * 33 * 4) / 1024;
+    // mkfs.ext4 makes one inode per 16 KiB: the storm's files need that many too.
+    let size_mib = (256 + (a.files as u64 * 33 * 4) / 1024).max(64 + a.storm_files as u64 / 48);
     eprintln!(
         "creating a {size_mib} MiB scratch ext4 filesystem and a tree of {} files …",
         a.files
