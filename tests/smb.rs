@@ -273,7 +273,12 @@ fn two_attackers_at_once_are_both_cut_off() {
         let r = wait_restored(&mut s.ward, i["id"].as_str().unwrap());
         assert_eq!(r["files_lost"], 0, "{r}");
     }
-    assert!(s.files.damaged().is_empty(), "{:?}", s.files.damaged());
+    assert!(
+        s.files.damaged().is_empty(),
+        "{:?}\nincidents: {incidents:?}\nlog:\n{}",
+        s.files.damaged(),
+        s.ward.log()
+    );
     let h = honest.wait(Duration::from_secs(60)).unwrap();
     assert_eq!(h.summary().unwrap()["failed"], 0, "{}", h.stderr);
 }

@@ -208,8 +208,20 @@ pub fn kill_frozen(c: &mut Containment) {
 /// (zombie, or gone)? A stop or a kill takes effect only at the next return to user
 /// space, so a member sleeping in the kernel (`D`: a write waiting for a lock or the
 /// disk; `S`) may still complete one more write or truncate after it was signalled.
+/// Every thread counts: SIGSTOP stops the whole process, but a thread inside a system
+/// call (smbd's pool threads doing the client's pwrite, a multi-threaded encryptor)
+/// finishes it first, while `/proc/PID/stat` shows only the main thread.
 pub fn settled(pid: u32) -> bool {
-    !matches!(state(pid), Some('R' | 'D' | 'S' | 'I' | 'W' | 'P'))
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true; // gone
+    };
+    tasks.flatten().all(|t| {
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        let state = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].trim_start().chars().next());
+        !matches!(state, Some('R' | 'D' | 'S' | 'I' | 'W' | 'P'))
+    })
 }
 
 /// Wait until every process of `pids` is [`settled`], at most `max`, polling every
@@ -298,6 +310,31 @@ mod tests {
         assert!(await_settled(&[pid], Duration::from_secs(2)).is_empty());
         child.wait().unwrap();
         assert!(settled(pid), "a reaped process is settled");
+    }
+
+    #[test]
+    fn a_thread_still_running_keeps_its_process_unsettled() {
+        // The main thread has exited (a zombie leader, which is all `/proc/PID/stat`
+        // shows) while a second thread still runs: not settled until the process is.
+        let mut child = Command::new("python3")
+            .args([
+                "-c",
+                "import ctypes,threading\n\
+                 def spin():\n    while True: pass\n\
+                 threading.Thread(target=spin).start()\n\
+                 ctypes.CDLL(None).pthread_exit(None)",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(state(pid), Some('Z'), "the main thread has exited");
+        assert_eq!(await_settled(&[pid], Duration::from_millis(20)), vec![pid]);
+        kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).unwrap();
+        assert!(await_settled(&[pid], Duration::from_secs(2)).is_empty());
+        kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+        child.wait().unwrap();
     }
 
     #[test]
