@@ -150,8 +150,12 @@ pub(crate) struct DueRestore {
     /// after this is someone else's edit, kept as a conflict.
     pub(crate) contained_at: SystemTime,
     /// Members not yet settled at containment (a frozen one blocked in a permission
-    /// event); the restore waits for them, at most until `give_up`.
+    /// event), or every member when the responder resumes them to end them (an SMB
+    /// cut-off): the restore waits for them, at most until `give_up`, and then counts
+    /// changes from that moment.
     pub(crate) unsettled: Vec<u32>,
+    /// `unsettled` must be gone, not only stopped (an SMB cut-off resumes them).
+    pub(crate) until_gone: bool,
     /// Damaged files the verdict named (checked against what the vault can restore).
     pub(crate) damaged: Vec<String>,
     pub(crate) due: Instant,

@@ -187,13 +187,20 @@ impl<S: EventSource> Agent<S> {
     }
 
     pub(crate) fn start_due_restores(&mut self) {
+        // A member the responder ends (SMB cut-off) must be gone; others settled.
+        fn done_with(d: &crate::agent::DueRestore, p: u32) -> bool {
+            if d.until_gone {
+                ward_response::state(p).is_none_or(|s| s == 'Z' || s == 'X')
+            } else {
+                ward_response::settled(p)
+            }
+        }
         if self.restores_due.is_empty() {
             return;
         }
         let now = Instant::now();
         let (due, later): (Vec<_>, Vec<_>) = self.restores_due.drain(..).partition(|d| {
-            d.due <= now
-                && (d.give_up <= now || d.unsettled.iter().all(|&p| ward_response::settled(p)))
+            d.due <= now && (d.give_up <= now || d.unsettled.iter().all(|&p| done_with(d, p)))
         });
         self.restores_due = later;
         for mut d in due {
@@ -203,7 +210,7 @@ impl<S: EventSource> Agent<S> {
                     .unsettled
                     .iter()
                     .copied()
-                    .filter(|&p| !ward_response::settled(p))
+                    .filter(|&p| !done_with(&d, p))
                     .collect();
                 if !left.is_empty() {
                     tracing::warn!(
