@@ -134,6 +134,18 @@ fn protect(lab: &Lab, config: Option<&str>) -> ward_lab::driver::Ward {
     .expect("ward protect starts")
 }
 
+/// Run the [`FILL_THEN_ENCRYPT`] attacker on `lab`'s share, to its end.
+fn fill_then_encrypt_attack(lab: &Lab) -> std::process::Output {
+    Command::new("sh")
+        .args(["-c", FILL_THEN_ENCRYPT, "sh"])
+        .arg(&lab.share)
+        .arg(WARD)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
 fn fill_then_encrypt(kind: FsKind) {
     if !root_or_skip() {
         return;
@@ -147,14 +159,7 @@ fn fill_then_encrypt(kind: FsKind) {
         agent.log()
     );
     let t0 = Instant::now();
-    let out = Command::new("sh")
-        .args(["-c", FILL_THEN_ENCRYPT, "sh"])
-        .arg(&lab.share)
-        .arg(WARD)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let out = fill_then_encrypt_attack(&lab);
     let elapsed = t0.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let inc = agent.wait_for("incident", Duration::from_secs(20));
@@ -322,14 +327,7 @@ fn control_fill_then_encrypt_without_reserve() {
         let lab = lab(kind, 128);
         let mut agent = protect(&lab, Some("[vault]\nreserve_mib = 0\n"));
         assert_eq!(reserve_of(&lab), 0);
-        let out = Command::new("sh")
-            .args(["-c", FILL_THEN_ENCRYPT, "sh"])
-            .arg(&lab.share)
-            .arg(WARD)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
+        let out = fill_then_encrypt_attack(&lab);
         let inc = agent.wait_for("incident", Duration::from_secs(10));
         let restored = inc
             .as_ref()
@@ -365,14 +363,7 @@ fn without_reserve_a_failed_restore_is_reported_and_retried() {
     }
     let lab = lab(FsKind::Ext4, 128);
     let mut agent = protect(&lab, Some("[vault]\nreserve_mib = 0\n"));
-    let out = Command::new("sh")
-        .args(["-c", FILL_THEN_ENCRYPT, "sh"])
-        .arg(&lab.share)
-        .arg(WARD)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let out = fill_then_encrypt_attack(&lab);
     let inc = agent
         .wait_for("incident", Duration::from_secs(20))
         .unwrap_or_else(|| panic!("no incident ({}); log:\n{}", out.status, agent.log()));

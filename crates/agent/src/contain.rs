@@ -140,12 +140,14 @@ impl<S: EventSource> Agent<S> {
         // edit). A member signalled while inside a system call (a write waiting for the
         // disk, a truncate) still completes it: the restore counts from when every member
         // has settled, so the lineage's own last write is never taken for someone else's.
-        let mut unsettled = ward_response::await_settled(&c.frozen, SETTLE_WAIT);
-        if action == Action::ClientBlocked {
+        let unsettled = if action == Action::ClientBlocked {
             // The cut-off resumes the frozen smbd to end its session, and it may first
-            // serve the client's requests already in its socket: wait for it to be gone.
-            unsettled = c.frozen.clone();
-        }
+            // serve the client's requests already in its socket: the restore waits for it
+            // to be gone.
+            c.frozen.clone()
+        } else {
+            ward_response::await_settled(&c.frozen, SETTLE_WAIT)
+        };
         let settled_at = SystemTime::from(self.clock.wall(self.now().max(contained_ns)));
         let info = self.engine.process(v.root).cloned();
         let (exe, cmdline, uid) = info

@@ -216,10 +216,10 @@ pub fn settled(pid: u32) -> bool {
         return true; // gone
     };
     tasks.flatten().all(|t| {
-        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-        let state = stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].trim_start().chars().next());
+        let state = std::fs::read_to_string(t.path().join("stat"))
+            .ok()
+            .and_then(|s| ward_sys::procfs::parse_stat(&s))
+            .map(|s| s.state);
         !matches!(state, Some('R' | 'D' | 'S' | 'I' | 'W' | 'P'))
     })
 }
