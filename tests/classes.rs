@@ -418,7 +418,8 @@ impl Run {
         let incidents = self.incidents();
         let lost = changed(&before, &dir);
         let now = hashes(&dir);
-        let leftovers = now.keys().filter(|k| !before.contains_key(*k)).count();
+        let left: Vec<&String> = now.keys().filter(|k| !before.contains_key(*k)).collect();
+        let leftovers = left.len();
         eprintln!(
             "CLASS fs={} class={} attack={variant} contained=yes touched={touched} files_damaged={} lost={} contain_ms={:.1} exit={:?} action={} exe={} indicators={} restored={} quarantined={} leftovers={leftovers} incidents={} damaged={}",
             self.fs.name(),
@@ -478,6 +479,14 @@ impl Run {
                 inc["contained_at"]
             );
             self.fail(variant, format!("files differ after restore: {lost:?}"));
+        }
+        if !left.is_empty() {
+            // What the lineage created (its encrypted copies, its ransom notes) is
+            // quarantined by the restore.
+            self.fail(
+                variant,
+                format!("files the attack created were left behind: {left:?}"),
+            );
         }
         if touched > MAX_TOUCHED {
             self.fail(
@@ -598,7 +607,7 @@ const fn twin(variant: &'static str, prep: Option<&'static str>) -> Option<Twin>
 
 classes! {
     c1_pipelines: twin("pipelines", None), [
-        "pipe-xargs", "pipe-xargs-per-dept", "pipe-shell", "pipe-python",
+        "pipe-xargs", "pipe-xargs-per-dept", "pipe-notes", "pipe-shell", "pipe-python",
     ];
     c2_armour: twin("armour", Some("prep-random")), [
         "armour-hex", "armour-hex-sep", "armour-base32", "armour-ascii85",

@@ -61,6 +61,24 @@ def pipe_xargs_per_dept(root):
         subprocess.run(["sh", "-c", cmd], cwd=dept)
 
 
+def pipe_notes(root):
+    """Per department: a short-lived `cp` drops a ransom note, then the xargs pipeline
+    encrypts and deletes. Every note is the attacker's file, written by a process that is
+    gone before ward reads its events: all of them must be quarantined."""
+    note = os.path.join(root, ".note-src")
+    with open(note, "w") as f:
+        f.write("Your files are encrypted. Send 1 BTC to recover them.\n")
+    depts = [d for d in sorted(os.listdir(root)) if d[0] not in ".!"]
+    for dept in [subdir(root, d) for d in depts if os.path.isdir(os.path.join(root, d))]:
+        cmd = (
+            f"cp {note} HOW_TO_DECRYPT.txt && {FIND} ! -name HOW_TO_DECRYPT.txt -print0 "
+            "| xargs -0 -P4 -n1 sh -c "
+            "'openssl enc -aes-256-cbc -pbkdf2 -pass pass:hunter2 -in \"$1\" -out \"$1.x\" "
+            "&& rm -f -- \"$1\"' _"
+        )
+        subprocess.run(["sh", "-c", cmd], cwd=dept, check=True)
+
+
 def pipe_shell(root):
     """A shell pipeline per file: cat reads, openssl encrypts, dd writes, rm deletes —
     four siblings under one shell."""
@@ -314,6 +332,7 @@ def fake_compressed(root):
 VARIANTS = {
     "pipe-xargs": pipe_xargs,
     "pipe-xargs-per-dept": pipe_xargs_per_dept,
+    "pipe-notes": pipe_notes,
     "pipe-shell": pipe_shell,
     "pipe-python": pipe_python,
     **{f"armour-{k}": armour(k) for k in ARMOUR},

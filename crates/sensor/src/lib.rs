@@ -819,7 +819,14 @@ impl Sensor {
 
     fn attribute(&mut self, pid: i32, time: u64, out: &mut Vec<Observation>) -> ProcId {
         let mut ann = Vec::new();
-        let id = self.procs.resolve(pid as u32, &mut ann);
+        let mut id = self.procs.resolve(pid as u32, &mut ann);
+        if !self.procs.knows(pid as u32) && self.procs_conn.is_some() {
+            // Forked after the connector was last drained and gone before its event was
+            // read (an `rm` run per file by a pipeline): its fork is queued in the
+            // connector now. Without it the event would belong to nobody's lineage.
+            self.drain_procs();
+            id = self.procs.resolve(pid as u32, &mut ann);
+        }
         for info in ann {
             out.push(Observation {
                 event: Event {

@@ -290,6 +290,11 @@ impl ProcTable {
         self.entries.len()
     }
 
+    /// Whether the table has an entry for `pid` (from the connector or `/proc`).
+    pub fn knows(&self, pid: u32) -> bool {
+        self.entries.contains_key(&pid)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -486,5 +491,34 @@ mod tests {
             "an smbd client worker is a lineage root"
         );
         assert!(t.is_boundary(90_000_003) && t.is_boundary(90_000_004));
+    }
+
+    #[test]
+    fn a_process_gone_before_its_first_event_is_linked_once_its_fork_is_applied() {
+        // A short-lived child (rm in `xargs sh -c '... && rm'`) that exited before ward
+        // read its event: /proc has nothing, so only the connector's fork tells its parent.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let mut t = ProcTable::new(vec![]);
+        let mut ann = Vec::new();
+        let id = t.resolve(pid, &mut ann);
+        assert!(!t.knows(pid), "nothing in /proc for a reaped child");
+        assert!(ann.is_empty());
+        assert_eq!(id.start, 0);
+        t.apply(
+            ProcEvent::Fork {
+                parent_tgid: std::process::id(),
+                child_pid: pid,
+                child_tgid: pid,
+            },
+            Instant::now(),
+        );
+        assert!(t.knows(pid));
+        let mut ann = Vec::new();
+        let again = t.resolve(pid, &mut ann);
+        assert_eq!(again, id, "the same identity the first event was given");
+        let info = ann.iter().find(|p| p.id == again).expect("announced now");
+        assert_eq!(info.parent.map(|p| p.pid), Some(std::process::id()));
     }
 }
