@@ -29,6 +29,18 @@ impl Clock {
     pub fn wall(&self, t_ns: u64) -> DateTime<Utc> {
         self.base + chrono::Duration::nanoseconds(t_ns as i64)
     }
+
+    /// Re-anchor on the system's real-time clock (`now_ns`: the event time now). Event
+    /// times are monotonic; the wall clock is stepped (NTP, a VM resumed or restored from
+    /// a snapshot), and file timestamps follow the wall clock. Returns the correction.
+    pub fn follow(&mut self, now_ns: u64) -> chrono::Duration {
+        let base = Utc::now() - chrono::Duration::nanoseconds(now_ns as i64);
+        let d = base - self.base;
+        if d.num_microseconds().is_none_or(|us| us.abs() >= 1000) {
+            self.base = base;
+        }
+        d
+    }
 }
 
 /// Everything an [`Agent`] is made of.
@@ -317,6 +329,19 @@ impl<S: EventSource> Agent<S> {
         self.start_due_restores();
     }
 
+    /// Keep event times' wall-clock conversion on the system clock (call about once a
+    /// second, live sources only: a replayed trace keeps its recorded clock).
+    pub fn follow_wall_clock(&mut self) {
+        let now = self.now();
+        let d = self.clock.follow(now);
+        if d.num_milliseconds().abs() >= 100 {
+            tracing::warn!(
+                "the system clock moved by {} ms against the monotonic clock: event times follow it",
+                d.num_milliseconds()
+            );
+        }
+    }
+
     /// Periodic work, about once a second.
     pub fn tick(&mut self) {
         if let Some(s) = self.source.as_mut() {
@@ -409,5 +434,26 @@ impl<S: EventSource> Agent<S> {
     /// Deliver every queued event to the outputs and stop them.
     pub fn close_output(&mut self) {
         self.out.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Clock;
+    use chrono::{Duration, Utc};
+
+    #[test]
+    fn the_clock_follows_a_step_of_the_system_clock() {
+        // As if the system clock had been stepped 5 s back since the base was taken.
+        let mut c = Clock {
+            base: Utc::now() + Duration::seconds(5),
+        };
+        let d = c.follow(0);
+        assert!((d.num_milliseconds() + 5000).abs() < 100, "{d}");
+        assert!((c.wall(0) - Utc::now()).num_milliseconds().abs() < 100);
+        // Sub-millisecond jitter is not a step: the base stays.
+        let base = c.base;
+        let _ = c.follow(0);
+        assert!((c.base - base).num_milliseconds().abs() < 100);
     }
 }

@@ -140,6 +140,7 @@ impl<S: EventSource> Agent<S> {
         // edit). A member signalled while inside a system call (a write waiting for the
         // disk, a truncate) still completes it: the restore counts from when every member
         // has settled, so the lineage's own last write is never taken for someone else's.
+        let settle_t0 = Instant::now();
         let unsettled = if action == Action::ClientBlocked {
             // The cut-off resumes the frozen smbd to end its session, and it may first
             // serve the client's requests already in its socket: the restore waits for it
@@ -148,7 +149,11 @@ impl<S: EventSource> Agent<S> {
         } else {
             ward_response::await_settled(&c.frozen, SETTLE_WAIT)
         };
-        let settled_at = SystemTime::from(self.clock.wall(self.now().max(contained_ns)));
+        // Read from the real-time clock itself, the one file timestamps are taken from
+        // (event times are monotonic and only converted: a step of the wall clock since the
+        // last conversion would shift the threshold).
+        let settled_at = SystemTime::now();
+        let settle_ms = settle_t0.elapsed().as_secs_f64() * 1e3;
         let info = self.engine.process(v.root).cloned();
         let (exe, cmdline, uid) = info
             .map(|i| (i.exe, i.cmdline, i.uid))
@@ -202,6 +207,13 @@ impl<S: EventSource> Agent<S> {
             action,
             c.frozen.len(),
             contain_ms
+        );
+        tracing::info!(
+            "incident {id}: {} of {} process(es) settled {settle_ms:.1} ms after the freeze; \
+             later changes to its files count from {}",
+            c.frozen.len() - unsettled.len(),
+            c.frozen.len(),
+            chrono::DateTime::<chrono::Utc>::from(settled_at).format("%H:%M:%S%.6f")
         );
         // Record the incident (and a first restore plan, so a crash before the restore
         // starts still restores) durably, and only then announce it.

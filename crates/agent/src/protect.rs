@@ -519,6 +519,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
         agent.poll_source(&mut obs);
         if last_tick.elapsed() >= Duration::from_secs(1) {
             agent.tick();
+            agent.follow_wall_clock();
             last_tick = Instant::now();
         }
     };
