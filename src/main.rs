@@ -71,7 +71,8 @@ enum Cmd {
     /// Re-run or complete the restore of an incident (idempotent).
     ///
     /// ward restores automatically after containment; use this after an interruption,
-    /// or with --dry-run to see what would be done.
+    /// or with --dry-run to see what would be done. Exit status 0 when every file is
+    /// back, 3 when some are lost (each listed with `lost:`).
     Restore {
         #[arg(long, default_value = "/var/lib/ward")]
         state_dir: PathBuf,

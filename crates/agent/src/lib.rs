@@ -59,6 +59,10 @@ pub enum AgentError {
     /// Failure while running (exit status 1).
     #[error("{0}")]
     Runtime(String),
+    /// The work ran to its end but could not do all of it: a restore that left files
+    /// lost (exit status 3).
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 impl AgentError {
@@ -75,6 +79,7 @@ impl AgentError {
         match self {
             AgentError::Usage(_) => 2,
             AgentError::Runtime(_) => 1,
+            AgentError::Incomplete(_) => 3,
         }
     }
 }

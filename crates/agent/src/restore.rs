@@ -126,5 +126,12 @@ pub fn run(state_dir: &Path, id: &str, dry_run: bool) -> Result<(), AgentError> 
             println!("  lost: {} ({what})", p.display());
         }
     }
+    if total.files_lost > 0 {
+        return Err(AgentError::Incomplete(format!(
+            "{} file(s) of incident {id} could not be restored (listed above as lost): \
+             ward never held a copy of them; recover them from a backup",
+            total.files_lost
+        )));
+    }
     Ok(())
 }
