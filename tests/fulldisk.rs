@@ -409,10 +409,10 @@ fn without_reserve_a_failed_restore_is_reported_and_retried() {
         .output()
         .unwrap();
     // Exit 0 when everything is back, 3 when some files are lost (never 1 or 2 here).
-    let lost_now = lab.damaged();
+    let lost = lab.damaged();
     assert_eq!(
         r.status.code(),
-        Some(if lost_now.is_empty() { 0 } else { 3 }),
+        Some(if lost.is_empty() { 0 } else { 3 }),
         "ward restore {id}: {}\n{}",
         String::from_utf8_lossy(&r.stdout),
         String::from_utf8_lossy(&r.stderr)
@@ -420,7 +420,6 @@ fn without_reserve_a_failed_restore_is_reported_and_retried() {
     // Every file still differing is one `ward restore` names as lost (without the reserve
     // the first file damaged may have had no copy: that is what the reserve is for).
     let said = String::from_utf8_lossy(&r.stdout).into_owned();
-    let lost = lab.damaged();
     for l in &lost {
         assert!(
             said.lines()

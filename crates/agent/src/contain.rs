@@ -141,7 +141,8 @@ impl<S: EventSource> Agent<S> {
         // disk, a truncate) still completes it: the restore counts from when every member
         // has settled, so the lineage's own last write is never taken for someone else's.
         let settle_t0 = Instant::now();
-        let unsettled = if action == Action::ClientBlocked {
+        let until_gone = action == Action::ClientBlocked;
+        let unsettled = if until_gone {
             // The cut-off resumes the frozen smbd to end its session, and it may first
             // serve the client's requests already in its socket: the restore waits for it
             // to be gone.
@@ -294,7 +295,7 @@ impl<S: EventSource> Agent<S> {
                 root: v.root,
                 contained_at: settled_at,
                 unsettled,
-                until_gone: action == Action::ClientBlocked,
+                until_gone,
                 damaged: v.files_damaged.clone(),
                 due: Instant::now() + Duration::from_millis(300),
                 give_up: Instant::now() + UNSETTLED_MAX,
