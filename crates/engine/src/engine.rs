@@ -38,7 +38,7 @@
 //! of the sample its profile was computed from. Profiles and process ids are interned with reference counts, so a content
 //! shared by a file and its holders' baselines (the common case) or by several files is
 //! stored once (about 85 bytes per distinct content). Only files created by a process keep
-//! their creator and full path (for [`Verdict::files_created`](crate::Verdict::files_created)), at about 100 bytes more each. An evicted file loses nothing that matters for long: its
+//! their creator and full path (for [`Verdict::files_created`](crate::Verdict::files_created)), at about 100 bytes more each, while that process is remembered (a forgotten process's files become pre-existing to everyone, and its holds stop counting). An evicted file loses nothing that matters for long: its
 //! baseline is sampled again at its next open. Exited processes are forgotten once they
 //! have no live children and no evidence, after [`Config::dead_ttl_ns`](crate::Config::dead_ttl_ns) (or earlier when
 //! more than [`Config::max_dead`](crate::Config::max_dead) exited processes are retained).
@@ -116,6 +116,8 @@ pub struct EngineStats {
     pub profiles_reused: u64,
     /// ... of which the sensor did not even read the sample (file unchanged since).
     pub samples_unread: u64,
+    /// Bytes of the samples profiled anew (not reused): what content analysis read.
+    pub bytes_analysed: u64,
 }
 
 const MAX_TOMBS: usize = 64;
@@ -429,6 +431,11 @@ impl Engine {
             self.stats.profiles_reused += 1;
             return (p, h);
         }
+        self.stats.bytes_analysed += sample
+            .blocks
+            .iter()
+            .map(|b| b.data.len() as u64)
+            .sum::<u64>();
         (Profile::of(sample), h)
     }
 

@@ -1,6 +1,6 @@
 //! The engine's file table: fixed-size records in one slab, no per-file heap allocation.
 //!
-//! A tracked file costs one [`Rec`] (48 bytes) plus about 10 bytes of index slots (file key
+//! A tracked file costs one [`Rec`] (40 bytes) plus about 10 bytes of index slots (file key
 //! and path hash → slot, open addressing at a load factor of 0.5..0.8). The record holds the
 //! process holding the file open inline when there is one; the holds of a file with two
 //! (three or four) holders live in a pooled 16-byte (32-byte) chunk instead, and the creator
@@ -116,14 +116,11 @@ impl FileState {
     }
 }
 
-/// One tracked file. All fields at most 4-byte aligned: 48 bytes.
+/// One tracked file. All fields at most 4-byte aligned: 40 bytes.
 #[derive(Clone, Copy, Debug)]
 struct Rec {
     ino: [u32; 2],
     path_hash: [u32; 2],
-    /// [`crate::stats::sample_hash`] of the sample `profile` was computed from; 0: unknown
-    /// (the profile came from elsewhere, or none).
-    sample: [u32; 2],
     prev: u32,
     /// LRU successor; next free slot for a free record.
     next: u32,
@@ -143,7 +140,6 @@ const MAX_DEVS: usize = u16::MAX as usize;
 const EMPTY_REC: Rec = Rec {
     ino: [0; 2],
     path_hash: [0; 2],
-    sample: [0; 2],
     prev: NIL,
     next: NIL,
     profile: NIL,
@@ -343,9 +339,16 @@ impl<T: Hash + Eq + Copy> Interner<T> {
         id
     }
 
-    fn release(&mut self, id: u32) {
+    /// The id of `v` if it is interned.
+    fn find(&self, v: &T) -> Option<u32> {
+        let items = &self.items;
+        self.index.find(hash_of(v), |s| items[s as usize].0 == *v)
+    }
+
+    /// Drop one reference; true if that freed `id`.
+    fn release(&mut self, id: u32) -> bool {
         if id == NIL {
-            return;
+            return false;
         }
         let e = &mut self.items[id as usize];
         e.1 -= 1;
@@ -354,7 +357,9 @@ impl<T: Hash + Eq + Copy> Interner<T> {
             let items = &self.items;
             self.index.remove(h, id, |s| hash_of(&items[s as usize].0));
             self.free.push(id);
+            return true;
         }
+        false
     }
 }
 
@@ -374,10 +379,23 @@ pub(crate) struct Files {
     tail: u32,
     devs: Vec<u64>,
     profiles: Interner<Profile>,
+    /// Per profile id: [`crate::stats::sample_hash`] of a sample that profile was computed
+    /// from (the latest one seen); 0: none known. Equal samples give equal profiles, so
+    /// one hash per distinct profile answers "is this sample's profile stored?" for every
+    /// file that has it (a wrong "no" only costs a recomputation).
+    profile_samples: Vec<u64>,
     procs: Interner<ProcId>,
     /// Files created by a process (flag [`F_CREATED`]): slot → creator, creation sequence
     /// and current path.
     created: Map<u32, Created>,
+    /// Creator process id → slots it created (possibly stale: a slot counts only while
+    /// its [`Created::creator`] is that id), so that forgetting a process drops its
+    /// creations' paths ([`Files::forget_creator`]).
+    by_creator: Map<u32, Vec<u32>>,
+    /// Per process id: the process was forgotten by the engine. Its holds no longer count
+    /// (it closed everything when it exited) and are dropped when the file's holds are
+    /// next stored; cleared when the id is interned again or freed.
+    proc_gone: Vec<bool>,
     /// Holds of files held by more than one process: chunks of [`chunk_len`] (process id,
     /// baseline profile id) pairs, `Rec::nholds` of them used. A free chunk links the next
     /// free one of its size in its first entry.
@@ -459,14 +477,29 @@ impl Files {
     pub fn set_profile(&mut self, k: FileKey, p: Option<Profile>, sample_hash: u64) {
         let Some(s) = self.slot(k) else { return };
         let new = p.map_or(NIL, |p| self.profiles.intern(p));
+        if new != NIL && sample_hash != 0 {
+            let i = new as usize;
+            if self.profile_samples.len() <= i {
+                self.profile_samples.resize(i + 1, 0);
+            }
+            self.profile_samples[i] = sample_hash;
+        }
         let r = &mut self.recs[s as usize];
         let old = std::mem::replace(&mut r.profile, new);
-        r.sample = if new == NIL {
-            [0; 2]
-        } else {
-            split(sample_hash)
-        };
-        self.profiles.release(old);
+        self.release_profile(old);
+    }
+
+    fn release_profile(&mut self, id: u32) {
+        if self.profiles.release(id) {
+            if let Some(h) = self.profile_samples.get_mut(id as usize) {
+                *h = 0;
+            }
+        }
+    }
+
+    /// The sample hash known for profile id `id` (0: none).
+    fn sample_of(&self, id: u32) -> u64 {
+        self.profile_samples.get(id as usize).copied().unwrap_or(0)
     }
 
     /// The file's profile if it was computed from a sample of `size` bytes with hash
@@ -476,7 +509,7 @@ impl Files {
             return None;
         }
         let r = &self.recs[self.slot(k)? as usize];
-        if r.sample != split(sample_hash) {
+        if r.profile == NIL || self.sample_of(r.profile) != sample_hash {
             return None;
         }
         self.prof(r.profile).filter(|p| p.size == size)
@@ -486,11 +519,12 @@ impl Files {
     /// `size` bytes (see [`crate::Sample::unchanged`]).
     pub fn sample_profile(&self, k: FileKey, size: u64) -> Option<(Profile, u64)> {
         let r = &self.recs[self.slot(k)? as usize];
-        if r.sample == [0; 2] {
+        let h = self.sample_of(r.profile);
+        if r.profile == NIL || h == 0 {
             return None;
         }
         let p = self.prof(r.profile).filter(|p| p.size == size)?;
-        Some((p, join(r.sample)))
+        Some((p, h))
     }
 
     pub fn creator(&self, k: FileKey) -> Option<ProcId> {
@@ -508,12 +542,12 @@ impl Files {
     /// Set the creator; the path is kept (for `files_created_by`) while there is one.
     pub fn set_creator(&mut self, k: FileKey, c: Option<ProcId>, seq: u64, path: &str) {
         let Some(s) = self.slot(k) else { return };
-        let new = c.map_or(NIL, |c| self.procs.intern(c));
+        let new = c.map_or(NIL, |c| self.intern_proc(c));
         let r = &mut self.recs[s as usize];
         if new == NIL {
             r.flags &= !F_CREATED;
             if let Some(old) = self.created.remove(&s) {
-                self.procs.release(old.creator);
+                self.release_proc(old.creator);
             }
             return;
         }
@@ -521,7 +555,10 @@ impl Files {
         match self.created.get_mut(&s) {
             Some(e) => {
                 let old = std::mem::replace(&mut e.creator, new);
-                self.procs.release(old);
+                if old != new {
+                    self.note_creation(new, s);
+                }
+                self.release_proc(old);
             }
             None => {
                 self.created.insert(
@@ -532,6 +569,67 @@ impl Files {
                         path: path.into(),
                     },
                 );
+                self.note_creation(new, s);
+            }
+        }
+    }
+
+    /// Record that process id `id` created slot `s` (in [`Files::by_creator`]), compacting
+    /// its list when it doubles.
+    fn note_creation(&mut self, id: u32, s: u32) {
+        let created = &self.created;
+        let v = self.by_creator.entry(id).or_default();
+        v.push(s);
+        if v.len() >= 64 && v.len().is_power_of_two() {
+            v.retain(|x| created.get(x).is_some_and(|c| c.creator == id));
+            v.sort_unstable();
+            v.dedup();
+            v.shrink_to(v.len() * 2);
+        }
+    }
+
+    fn release_proc(&mut self, id: u32) {
+        if self.procs.release(id) {
+            self.by_creator.remove(&id);
+            if let Some(g) = self.proc_gone.get_mut(id as usize) {
+                *g = false;
+            }
+        }
+    }
+
+    /// Intern process `p` (known again if it had been forgotten).
+    fn intern_proc(&mut self, p: ProcId) -> u32 {
+        let id = self.procs.intern(p);
+        if let Some(g) = self.proc_gone.get_mut(id as usize) {
+            *g = false;
+        }
+        id
+    }
+
+    fn gone(&self, id: u32) -> bool {
+        self.proc_gone.get(id as usize).copied().unwrap_or(false)
+    }
+
+    /// Process `p` is forgotten: its holds stop counting, and the files it created lose
+    /// their creator (and path). No later process has its identity, so to everyone they
+    /// are now pre-existing files, and no lineage can claim them any more.
+    pub fn forget_process(&mut self, p: ProcId) {
+        let Some(id) = self.procs.find(&p) else {
+            return;
+        };
+        let i = id as usize;
+        if self.proc_gone.len() <= i {
+            self.proc_gone.resize(i + 1, false);
+        }
+        self.proc_gone[i] = true;
+        let Some(slots) = self.by_creator.remove(&id) else {
+            return;
+        };
+        for s in slots {
+            if self.created.get(&s).is_some_and(|c| c.creator == id) {
+                self.created.remove(&s);
+                self.recs[s as usize].flags &= !F_CREATED;
+                self.release_proc(id);
             }
         }
     }
@@ -562,7 +660,7 @@ impl Files {
     fn holds_of(&self, s: u32) -> Holds {
         let mut h = Holds::default();
         let (ids, n) = self.hold_ids(s);
-        for [p, b] in &ids[..n] {
+        for [p, b] in ids[..n].iter().filter(|[p, _]| !self.gone(*p)) {
             h.push(Hold {
                 proc: self.procs.get(*p),
                 baseline: self.prof(*b),
@@ -577,7 +675,9 @@ impl Files {
             Some(s) => self.hold_ids(s),
             None => ([[NIL; 2]; MAX_HOLDS], 0),
         };
-        (0..n).map(move |i| self.procs.get(ids[i][0]))
+        (0..n)
+            .filter(move |i| !self.gone(ids[*i][0]))
+            .map(move |i| self.procs.get(ids[i][0]))
     }
 
     pub fn set_holds(&mut self, k: FileKey, h: &Holds) {
@@ -589,7 +689,7 @@ impl Files {
         let mut ids = [[NIL; 2]; MAX_HOLDS];
         for (i, x) in h.iter().enumerate() {
             ids[i] = [
-                self.procs.intern(x.proc),
+                self.intern_proc(x.proc),
                 x.baseline.map_or(NIL, |b| self.profiles.intern(b)),
             ];
         }
@@ -633,8 +733,8 @@ impl Files {
         r.hold = hold;
         r.nholds = len as u8;
         for [p, b] in &old[..n] {
-            self.procs.release(*p);
-            self.profiles.release(*b);
+            self.release_proc(*p);
+            self.release_profile(*b);
         }
     }
 
@@ -754,12 +854,14 @@ impl Files {
         r.profile = st.profile.map_or(NIL, |p| self.profiles.intern(p));
         if let Some(c) = st.creator {
             r.flags |= F_CREATED;
+            let id = self.intern_proc(c);
             let created = Created {
                 seq: st.created_seq,
-                creator: self.procs.intern(c),
+                creator: id,
                 path: st.path.clone().unwrap_or_default(),
             };
             self.created.insert(s, created);
+            self.note_creation(id, s);
         }
         self.recs[s as usize] = r;
         self.store_holds(s, &st.holds);
@@ -815,9 +917,9 @@ impl Files {
             decoy: r.flags & F_DECOY != 0,
         };
         self.store_holds(s, &Holds::default());
-        self.profiles.release(r.profile);
+        self.release_profile(r.profile);
         if let Some(c) = created {
-            self.procs.release(c.creator);
+            self.release_proc(c.creator);
         }
         let fr = &mut self.recs[s as usize];
         *fr = EMPTY_REC;
@@ -910,7 +1012,7 @@ mod tests {
 
     #[test]
     fn record_is_small() {
-        assert_eq!(std::mem::size_of::<Rec>(), 48);
+        assert_eq!(std::mem::size_of::<Rec>(), 40);
         assert!(std::mem::size_of::<Profile>() <= 72);
     }
 
@@ -946,6 +1048,79 @@ mod tests {
         let st = f.remove(k(1)).unwrap();
         assert_eq!((st.creator.map(|c| c.pid), st.created_seq), (Some(5), 9));
         assert_eq!(f.created().count(), 0);
+    }
+
+    #[test]
+    fn forgotten_process_loses_holds_and_creations() {
+        let mut f = Files::new();
+        let k = |ino| FileKey { dev: 3, ino };
+        let p = ProcId { pid: 9, start: 2 };
+        let q = ProcId { pid: 10, start: 2 };
+        for ino in 0..200 {
+            f.insert(k(ino), &FileState::new(ino, false), true);
+            f.set_creator(k(ino), Some(if ino % 2 == 0 { p } else { q }), ino, "/x");
+            let mut h = Holds::default();
+            h.push(Hold {
+                proc: p,
+                baseline: None,
+            });
+            h.push(Hold {
+                proc: q,
+                baseline: None,
+            });
+            f.set_holds(k(ino), &h);
+        }
+        // Some of p's files change hands or go away: its list has stale slots.
+        for ino in (0..200).step_by(4) {
+            f.set_creator(k(ino), Some(q), ino, "/x");
+        }
+        f.remove(k(2));
+        f.forget_process(p);
+        assert_eq!(f.created().filter(|(c, _, _)| *c == p).count(), 0);
+        assert_eq!(f.created().count(), 150);
+        assert!(f.holders(k(7)).eq([q]));
+        assert_eq!(f.holds(k(7)).len(), 1);
+        assert_eq!(f.creator(k(6)), None);
+        assert_eq!(f.creator(k(4)), Some(q));
+        // Seen again (a late event): its new holds count.
+        let mut h = f.holds(k(7));
+        h.push(Hold {
+            proc: p,
+            baseline: None,
+        });
+        f.set_holds(k(7), &h);
+        assert!(f.holders(k(7)).eq([q, p]));
+    }
+
+    #[test]
+    fn sample_hash_is_kept_per_profile() {
+        let mut f = Files::new();
+        let k = |ino| FileKey { dev: 3, ino };
+        let text = b"some plain text, long enough to be judged as text".to_vec();
+        let sample = crate::event::Sample::new(
+            text.len() as u64,
+            vec![crate::event::Block {
+                offset: 0,
+                data: text,
+            }],
+        );
+        let prof = Profile::of(&sample);
+        for ino in 0..2 {
+            f.insert(k(ino), &FileState::new(ino, false), true);
+        }
+        f.set_profile(k(0), Some(prof), 77);
+        assert_eq!(f.profile_of_sample(k(0), 77, prof.size), Some(prof));
+        assert_eq!(f.profile_of_sample(k(0), 78, prof.size), None);
+        assert_eq!(f.sample_profile(k(0), prof.size), Some((prof, 77)));
+        // Another file with the same content shares the profile and its sample hash.
+        f.set_profile(k(1), Some(prof), 77);
+        f.set_profile(k(0), None, 0);
+        assert_eq!(f.sample_profile(k(0), prof.size), None);
+        assert_eq!(f.sample_profile(k(1), prof.size), Some((prof, 77)));
+        // Freed profiles forget their sample.
+        f.set_profile(k(1), None, 0);
+        f.set_profile(k(1), Some(prof), 0);
+        assert_eq!(f.sample_profile(k(1), prof.size), None);
     }
 
     #[test]

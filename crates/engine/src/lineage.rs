@@ -144,6 +144,7 @@ impl Engine {
         }
         let parent = n.info.as_ref().and_then(|i| i.parent);
         self.procs.remove(&p);
+        self.files.forget_process(p);
         self.stats.processes_forgotten += 1;
         if let Some(pp) = parent {
             self.unlink_child(pp);
@@ -151,6 +152,7 @@ impl Engine {
                 if pn.nchildren == 0 && (!pn.alive || pn.info.is_none()) {
                     if pn.info.is_none() {
                         self.procs.remove(&pp);
+                        self.files.forget_process(pp);
                     } else {
                         self.dead.push_back((pn.exit_time, pp));
                     }

@@ -39,7 +39,7 @@ fn exits_keep_the_process_table_bounded() {
     );
 }
 
-/// With the production defaults too (10 min TTL, 100 000 retained): a day of cron-like
+/// With the production defaults too (10 min TTL, 8192 retained): a day of cron-like
 /// churn stays bounded by the TTL.
 #[test]
 fn default_ttl_forgets_after_ten_minutes() {
@@ -106,4 +106,46 @@ fn evidence_outlives_exited_children() {
     assert_eq!(sim.verdicts.len(), 1, "{:?}", sim.verdicts);
     assert_eq!(sim.verdicts[0].root, script);
     assert_eq!(sim.verdicts[0].damage_count, 3);
+}
+
+/// A forgotten process takes its bookkeeping with it: the files it created are no longer
+/// claimed by it (no lineage can quarantine them any more), while the files of a live
+/// creator still are.
+#[test]
+fn forgotten_creators_release_their_files() {
+    let mut sim = Sim::with(Config {
+        dead_ttl_ns: SEC,
+        max_dead: 100,
+        ..Config::default()
+    });
+    let sh = sim.login_shell();
+    let keeper = sim.spawn(sh, "/usr/bin/tee");
+    sim.write_new(keeper, "/srv/share/kept.txt", text(9, 3000));
+    let mut gone = Vec::new();
+    for i in 0..400 {
+        let c = sim.spawn(sh, "/usr/bin/touch");
+        sim.write_new(c, &format!("/srv/share/new{i}.txt"), text(i, 2000));
+        sim.exit(c);
+        gone.push(c);
+    }
+    sim.step = 2 * SEC;
+    for _ in 0..50 {
+        let c = sim.spawn(sh, "/bin/true");
+        sim.exit(c);
+    }
+    let forgotten = gone
+        .iter()
+        .filter(|c| sim.eng.process(**c).is_none())
+        .collect::<Vec<_>>();
+    // Small new files are ransom-note evidence kept for the window: all but the last
+    // `max_dead` are forgotten by the cap.
+    assert!(forgotten.len() >= 400 - 100 - 16, "{}", forgotten.len());
+    for c in forgotten {
+        assert!(sim.eng.files_created_by(*c).is_empty());
+    }
+    assert_eq!(
+        sim.eng.files_created_by(keeper),
+        vec!["/srv/share/kept.txt"]
+    );
+    sim.assert_no_verdict();
 }

@@ -862,6 +862,44 @@ impl Synth {
         }
     }
 
+    /// Every content of the pool.
+    fn pool(&self) -> impl Iterator<Item = &Sample> {
+        self.text_samples
+            .iter()
+            .chain(&self.bin_samples)
+            .chain(&self.random_new)
+    }
+
+    /// Cost of content analysis on this pool, in ns per sampled byte: (one counting pass
+    /// over the bytes, nothing else; the engine's `Profile::of`). Repeated for ≥ 200 ms.
+    fn analysis_ns_per_byte(&self) -> (f64, f64) {
+        let bytes: u64 = self
+            .pool()
+            .flat_map(|s| &s.blocks)
+            .map(|b| b.data.len() as u64)
+            .sum();
+        let time = |f: &dyn Fn(&Sample) -> u64| {
+            let (mut n, mut sink) = (0u64, 0u64);
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(200) || n < 3 {
+                for s in self.pool() {
+                    sink = sink.wrapping_add(f(std::hint::black_box(s)));
+                }
+                n += 1;
+            }
+            std::hint::black_box(sink);
+            t.elapsed().as_nanos() as f64 / (n * bytes.max(1)) as f64
+        };
+        let pass = time(&|s| {
+            s.blocks
+                .iter()
+                .map(|b| ward_engine::stats::Histogram::of(&b.data).count(0) as u64)
+                .sum()
+        });
+        let profile = time(&|s| ward_engine::Profile::of(s).size);
+        (pass, profile)
+    }
+
     fn tick(&mut self) -> u64 {
         self.time += 2_000; // 2 µs apart: 500 k events/s of wall clock
         self.time
@@ -1122,6 +1160,13 @@ struct EngineReport {
     per_op: Vec<OpFigure>,
     peak_rss_kib: u64,
     engine_rss_kib: u64,
+    /// Sample bytes profiled anew in the mixed phase.
+    mixed_bytes_analysed: u64,
+    /// Events/s if the engine did nothing but one counting pass over those bytes.
+    analysis_floor_events_per_s: f64,
+    /// Share of the mixed phase's engine time spent in `Profile::of` of those bytes
+    /// (estimated from its cost per byte on the same contents).
+    profile_share: f64,
     target_events_per_s: f64,
     target_rss_kib: u64,
     events_met: bool,
@@ -1255,6 +1300,9 @@ fn engine_bench(a: &BenchArgs) -> Result<(), ExitError> {
     feed(&mut engine, &mut batch, &mut busy, &mut verdicts);
     let st = engine.stats();
     let peak = proc_status_kib("VmHWM:").unwrap_or(0);
+    let analysed = st.bytes_analysed - populate_stats.bytes_analysed;
+    let (pass_ns, profile_ns) = synth.analysis_ns_per_byte();
+    let floor_s = analysed as f64 * pass_ns / 1e9;
     let rep = EngineReport {
         files: a.engine_files,
         populate_events,
@@ -1279,6 +1327,9 @@ fn engine_bench(a: &BenchArgs) -> Result<(), ExitError> {
             .collect(),
         peak_rss_kib: peak,
         engine_rss_kib: peak.saturating_sub(rss_before),
+        mixed_bytes_analysed: analysed,
+        analysis_floor_events_per_s: n as f64 / floor_s.max(1e-9),
+        profile_share: (analysed as f64 * profile_ns / 1e9) / busy.as_secs_f64(),
         target_events_per_s: 1e6,
         target_rss_kib: 64 * 1024,
         events_met: n as f64 / busy.as_secs_f64() >= 1e6,
@@ -1317,6 +1368,17 @@ fn engine_bench(a: &BenchArgs) -> Result<(), ExitError> {
             f.op, f.events, f.events_per_s, f.mean_ns
         );
     }
+    let _ = writeln!(
+        o,
+        "analysis: {:.1} MiB of samples profiled anew in the mixed phase ({:.0} bytes per event); \
+         profiling them is ≈ {:.0}% of the engine's time; one counting pass over them and \
+         nothing else would allow at most {:.2} M events/s (the floor of judging every new \
+         sample's bytes on one core)",
+        rep.mixed_bytes_analysed as f64 / (1 << 20) as f64,
+        rep.mixed_bytes_analysed as f64 / rep.mixed_events.max(1) as f64,
+        rep.profile_share * 100.0,
+        rep.analysis_floor_events_per_s / 1e6
+    );
     for t in &rep.traces {
         let _ = writeln!(
             o,
