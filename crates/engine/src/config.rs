@@ -33,7 +33,7 @@ impl Default for Config {
             window_ns: 3_600 * 1_000_000_000,
             max_files: 100_000,
             dead_ttl_ns: 600 * 1_000_000_000,
-            max_dead: 8_192,
+            max_dead: 4_096,
             fanout_threshold: 10,
             fanout_window_ns: 30 * 1_000_000_000,
         }

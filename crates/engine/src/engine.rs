@@ -28,14 +28,15 @@
 //!
 //! # Bounded memory
 //!
-//! At most [`Config::max_files`](crate::Config::max_files) files are tracked (default 100 000); the least recently
-//! touched ones are evicted first, except files damaged or decoys. A tracked file costs a
-//! fixed-size 48-byte record (no heap allocation) plus about 13 bytes of index slots, so
-//! about 61 bytes (61 MiB for a million files, 6.1 MiB at the default): the record holds
-//! the file key, a 64-bit hash of its path (lookups by path compare hashes, not strings), the
-//! LRU links, the 32-bit id of its content profile, its one holder with its baseline (the
-//! ids of 2 to 4 holders are in a pooled chunk of 16 or 32 bytes instead), and a 64-bit hash
-//! of the sample its profile was computed from. Profiles and process ids are interned with reference counts, so a content
+//! At most [`Config::max_files`](crate::Config::max_files) files are tracked (default 100 000); files not touched
+//! lately are evicted first (CLOCK order, an approximation of least recently touched),
+//! except files damaged or decoys. A tracked file costs a fixed-size 32-byte record (no heap
+//! allocation) plus about 10 bytes of index slots, so about 42 bytes (42 MiB for a million
+//! files, 4.2 MiB at the default): the record holds the file key, a 64-bit hash of its path
+//! (lookups by path compare hashes, not strings), the 32-bit id of its content profile, its
+//! one holder with its baseline (the ids of 2 to 4 holders are in a pooled chunk of 16 or 32
+//! bytes instead) and its flags. Profiles (each with the hash of a sample it was computed
+//! from) and process ids are interned with reference counts, so a content
 //! shared by a file and its holders' baselines (the common case) or by several files is
 //! stored once (about 85 bytes per distinct content). Only files created by a process keep
 //! their creator and full path (for [`Verdict::files_created`](crate::Verdict::files_created)), at about 100 bytes more each, while that process is remembered (a forgotten process's files become pre-existing to everyone, and its holds stop counting). An evicted file loses nothing that matters for long: its
@@ -153,11 +154,12 @@ impl Engine {
     /// An engine with the given tunables and no state.
     pub fn new(cfg: Config) -> Self {
         let decoys = cfg.decoys.iter().map(|d| d.as_str().into()).collect();
+        let files = Files::with_capacity(cfg.max_files);
         Engine {
             cfg,
             decoys,
             procs: Map::default(),
-            files: Files::new(),
+            files,
             pending_creates: Map::default(),
             written: Map::default(),
             dead: VecDeque::new(),
@@ -337,7 +339,7 @@ impl Engine {
         let mut budget = 64;
         while self.files.len() > self.cfg.max_files && budget > 0 {
             budget -= 1;
-            let Some(k) = self.files.oldest() else {
+            let Some(k) = self.files.victim() else {
                 break;
             };
             let involved = self.files.damaged(k)

@@ -1,6 +1,6 @@
 //! The engine's file table: fixed-size records in one slab, no per-file heap allocation.
 //!
-//! A tracked file costs one [`Rec`] (40 bytes) plus about 10 bytes of index slots (file key
+//! A tracked file costs one [`Rec`] (32 bytes) plus about 10 bytes of index slots (file key
 //! and path hash → slot, open addressing at a load factor of 0.5..0.8). The record holds the
 //! process holding the file open inline when there is one; the holds of a file with two
 //! (three or four) holders live in a pooled 16-byte (32-byte) chunk instead, and the creator
@@ -10,8 +10,10 @@
 //! process identities are interned with reference counts: a file and the processes holding
 //! it refer to them by 32-bit ids, so identical contents (a file and its holders' baselines,
 //! copies, empty files) are stored once. Paths are not kept, only their 64-bit hash, except
-//! for files created by a process (kept for [`crate::Engine::files_created_by`]). The LRU
-//! order is an intrusive doubly-linked list through the records.
+//! for files created by a process (kept for [`crate::Engine::files_created_by`]). Eviction
+//! follows CLOCK (a "touched" bit per record and a hand sweeping the slab), an
+//! approximation of least-recently-touched order that costs one bit instead of two list
+//! links per file and makes a touch a single store.
 
 use crate::event::{FileKey, ProcId};
 use crate::profile::Profile;
@@ -27,6 +29,13 @@ const F_DECOY: u8 = 2;
 const F_OUTPUT_SEEN: u8 = 4;
 /// The file has an entry in [`Files::created`] (a creator).
 const F_CREATED: u8 = 8;
+/// Touched since the eviction hand last passed it (the CLOCK "referenced" bit).
+const F_REF: u8 = 16;
+/// Referenced records the eviction hand clears in one call before it takes the record it
+/// is at anyway: bounds the pause of a sweep over a table whose files were all touched.
+const MAX_SWEEP: usize = 4096;
+/// Slots whose holds are tidied per forgotten process (see [`Files::tidy`]).
+const TIDY_PER_FORGET: usize = 64;
 
 /// A process holding a file open, with the content it saw at open time (`None` once it
 /// closed the file after writing).
@@ -116,14 +125,12 @@ impl FileState {
     }
 }
 
-/// One tracked file. All fields at most 4-byte aligned: 40 bytes.
+/// One tracked file. All fields at most 4-byte aligned: 32 bytes.
 #[derive(Clone, Copy, Debug)]
 struct Rec {
     ino: [u32; 2],
     path_hash: [u32; 2],
-    prev: u32,
-    /// LRU successor; next free slot for a free record.
-    next: u32,
+    /// Interned profile id; for a free record, the next free slot.
     profile: u32,
     /// With one hold: (process id, baseline profile id). With more: `[chunk, NIL]`, the
     /// index in [`Files::pool`] of the holds' chunk (of [`chunk_len`] entries).
@@ -140,8 +147,6 @@ const MAX_DEVS: usize = u16::MAX as usize;
 const EMPTY_REC: Rec = Rec {
     ino: [0; 2],
     path_hash: [0; 2],
-    prev: NIL,
-    next: NIL,
     profile: NIL,
     hold: [NIL; 2],
     dev: u16::MAX,
@@ -375,8 +380,10 @@ pub(crate) struct Files {
     len: usize,
     by_key: Index,
     by_path: Index,
-    head: u32,
-    tail: u32,
+    /// The eviction hand: the slot [`Files::victim`] looks at next.
+    hand: u32,
+    /// The slot [`Files::forget_process`] tidies next.
+    tidy: u32,
     devs: Vec<u64>,
     profiles: Interner<Profile>,
     /// Per profile id: [`crate::stats::sample_hash`] of a sample that profile was computed
@@ -418,10 +425,22 @@ impl Files {
         Files {
             free: NIL,
             pool_free: [NIL; 2],
-            head: NIL,
-            tail: NIL,
             ..Default::default()
         }
+    }
+
+    /// A table sized for `n` files: the record slab is reserved (untouched memory until
+    /// used) and the indexes are allocated at once for `n` at their highest load, so that
+    /// filling the table never copies them (a resize holds the old and new slots at once).
+    pub fn with_capacity(n: usize) -> Self {
+        let mut f = Self::new();
+        // Beyond 16 M files the slab grows on demand instead.
+        let n = n.min(1 << 24);
+        f.recs.reserve_exact(n + 64);
+        let slots = (n + 64) * 5 / 4 + 16;
+        f.by_key.slots = vec![NIL; slots];
+        f.by_path.slots = vec![NIL; slots];
+        f
     }
 
     pub fn len(&self) -> usize {
@@ -622,6 +641,7 @@ impl Files {
             self.proc_gone.resize(i + 1, false);
         }
         self.proc_gone[i] = true;
+        self.tidy(TIDY_PER_FORGET);
         let Some(slots) = self.by_creator.remove(&id) else {
             return;
         };
@@ -825,7 +845,7 @@ impl Files {
         self.path_index_insert(s)
     }
 
-    /// Track a new file (not present) at the back of the LRU order. `index_path`: index
+    /// Track a new file (not present), marked touched. `index_path`: index
     /// it under its path hash (replacing any file indexed there).
     ///
     /// Files of a device beyond the 65 535th distinct one are not tracked.
@@ -840,7 +860,7 @@ impl Files {
         };
         let s = if self.free != NIL {
             let s = self.free;
-            self.free = self.recs[s as usize].next;
+            self.free = self.recs[s as usize].profile;
             s
         } else {
             self.recs.push(EMPTY_REC);
@@ -875,7 +895,7 @@ impl Files {
             })
         });
         self.len += 1;
-        self.link_back(s);
+        self.recs[s as usize].flags |= F_REF;
         if index_path {
             self.path_index_insert(s);
         }
@@ -903,7 +923,6 @@ impl Files {
         {
             self.path_index_remove(s);
         }
-        self.unlink(s);
         let holds = self.holds_of(s);
         let created = self.created.remove(&s);
         let st = FileState {
@@ -923,7 +942,7 @@ impl Files {
         }
         let fr = &mut self.recs[s as usize];
         *fr = EMPTY_REC;
-        fr.next = self.free;
+        fr.profile = self.free;
         self.free = s;
         self.len -= 1;
         Some(st)
@@ -946,56 +965,64 @@ impl Files {
         })
     }
 
-    // --- LRU ---
+    // --- Eviction order: CLOCK, an approximation of least recently touched ---
 
-    fn unlink(&mut self, s: u32) {
-        let (p, n) = {
-            let r = &self.recs[s as usize];
-            (r.prev, r.next)
-        };
-        if p != NIL {
-            self.recs[p as usize].next = n;
-        } else {
-            self.head = n;
-        }
-        if n != NIL {
-            self.recs[n as usize].prev = p;
-        } else {
-            self.tail = p;
-        }
-        let r = &mut self.recs[s as usize];
-        r.prev = NIL;
-        r.next = NIL;
-    }
-
-    fn link_back(&mut self, s: u32) {
-        let t = self.tail;
-        {
-            let r = &mut self.recs[s as usize];
-            r.prev = t;
-            r.next = NIL;
-        }
-        if t != NIL {
-            self.recs[t as usize].next = s;
-        } else {
-            self.head = s;
-        }
-        self.tail = s;
-    }
-
-    /// Mark `k` most recently touched.
+    /// Mark `k` touched: the eviction hand passes over it once more.
     pub fn touch(&mut self, k: FileKey) {
         if let Some(s) = self.slot(k) {
-            if self.tail != s {
-                self.unlink(s);
-                self.link_back(s);
+            self.recs[s as usize].flags |= F_REF;
+        }
+    }
+
+    /// Drop the holds of forgotten processes from slot `s` (they no longer count; this
+    /// gives back pooled chunks of files not opened again).
+    fn prune_holds(&mut self, s: u32) {
+        let (ids, n) = self.hold_ids(s);
+        if ids[..n].iter().any(|[p, _]| self.gone(*p)) {
+            let h = self.holds_of(s);
+            self.store_holds(s, &h);
+        }
+    }
+
+    /// Prune the holds of the next `n` slots (a cursor over the slab): the holds of
+    /// forgotten processes in files nobody opens again go within a few sweeps, with the
+    /// pooled chunks and interned process ids they keep.
+    fn tidy(&mut self, n: usize) {
+        let len = self.recs.len();
+        for _ in 0..n.min(len) {
+            let s = self.tidy as usize % len;
+            self.tidy = ((s + 1) % len) as u32;
+            if self.recs[s].dev != u16::MAX && self.recs[s].nholds > 0 {
+                self.prune_holds(s as u32);
             }
         }
     }
 
-    /// The least recently touched file.
-    pub fn oldest(&self) -> Option<FileKey> {
-        (self.head != NIL).then(|| self.rec_key(&self.recs[self.head as usize]))
+    /// The next file to evict: the first one at or after the hand not touched since the
+    /// hand last passed it (the hand clears the marks it passes; after [`MAX_SWEEP`] of
+    /// them it takes the file it is at). The hand moves past it.
+    pub fn victim(&mut self) -> Option<FileKey> {
+        let n = self.recs.len();
+        if self.len == 0 || n == 0 {
+            return None;
+        }
+        let mut cleared = 0;
+        loop {
+            let s = (self.hand as usize) % n;
+            self.hand = ((s + 1) % n) as u32;
+            let r = &mut self.recs[s];
+            if r.dev == u16::MAX {
+                continue;
+            }
+            if r.flags & F_REF != 0 && cleared < MAX_SWEEP {
+                r.flags &= !F_REF;
+                cleared += 1;
+                self.prune_holds(s as u32);
+                continue;
+            }
+            r.flags &= !F_REF;
+            return Some(self.rec_key(&self.recs[s]));
+        }
     }
 
     /// Creators, creation sequences and current paths of files created by a process.
@@ -1012,7 +1039,7 @@ mod tests {
 
     #[test]
     fn record_is_small() {
-        assert_eq!(std::mem::size_of::<Rec>(), 40);
+        assert_eq!(std::mem::size_of::<Rec>(), 32);
         assert!(std::mem::size_of::<Profile>() <= 72);
     }
 
@@ -1121,6 +1148,39 @@ mod tests {
         f.set_profile(k(1), None, 0);
         f.set_profile(k(1), Some(prof), 0);
         assert_eq!(f.sample_profile(k(1), prof.size), None);
+    }
+
+    #[test]
+    fn clock_evicts_untouched_files_first() {
+        let mut f = Files::with_capacity(100);
+        let k = |ino| FileKey { dev: 1, ino };
+        for ino in 0..100 {
+            f.insert(k(ino), &FileState::new(ino, false), true);
+        }
+        assert_eq!(f.recs.capacity(), 164);
+        // A first sweep clears every mark and takes the first file; from then on the
+        // files touched since the hand passed them are spared.
+        assert_eq!(f.victim(), Some(k(0)));
+        f.remove(k(0));
+        for ino in (1..100).filter(|i| i % 3 == 0) {
+            f.touch(k(ino));
+        }
+        let mut taken = Vec::new();
+        for _ in 0..60 {
+            let v = f.victim().unwrap();
+            f.remove(v);
+            taken.push(v.ino);
+        }
+        assert!(taken.iter().all(|i| i % 3 != 0), "{taken:?}");
+        // Freed slots are reused and skipped by the hand while free.
+        f.insert(k(500), &FileState::new(500, false), true);
+        assert!(f.contains(k(500)));
+        let left = f.len();
+        for _ in 0..left {
+            let v = f.victim().unwrap();
+            f.remove(v);
+        }
+        assert_eq!((f.len(), f.victim()), (0, None));
     }
 
     #[test]

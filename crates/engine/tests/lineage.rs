@@ -39,7 +39,7 @@ fn exits_keep_the_process_table_bounded() {
     );
 }
 
-/// With the production defaults too (10 min TTL, 8192 retained): a day of cron-like
+/// With the production defaults too (10 min TTL, 4096 retained): a day of cron-like
 /// churn stays bounded by the TTL.
 #[test]
 fn default_ttl_forgets_after_ten_minutes() {

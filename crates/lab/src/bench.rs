@@ -1255,7 +1255,7 @@ fn engine_bench(a: &BenchArgs) -> Result<(), ExitError> {
         max_files: a.engine_files.max(1_000_000),
         ..Default::default()
     });
-    let mut batch: Vec<Event> = Vec::with_capacity(300);
+    let mut batch: Vec<Event> = Vec::with_capacity(80);
     let mut verdicts = 0u64;
 
     eprintln!("engine: tracking {} files …", a.engine_files);
@@ -1263,7 +1263,7 @@ fn engine_bench(a: &BenchArgs) -> Result<(), ExitError> {
     batch.extend(synth.start());
     for ino in 0..a.engine_files as u64 {
         batch.push(synth.populate(ino));
-        if batch.len() >= 256 {
+        if batch.len() >= 64 {
             feed(&mut engine, &mut batch, &mut busy, &mut verdicts);
         }
     }
@@ -1281,7 +1281,7 @@ fn engine_bench(a: &BenchArgs) -> Result<(), ExitError> {
     let mut per_op: BTreeMap<&'static str, (u64, Duration)> = BTreeMap::new();
     while (n as usize) < a.engine_events {
         synth.mixed(&mut batch);
-        if batch.len() >= 256 {
+        if batch.len() >= 64 {
             n += batch.len() as u64;
             for ev in batch.drain(..) {
                 let t = Instant::now();
