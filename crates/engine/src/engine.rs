@@ -38,7 +38,7 @@
 //! bytes instead) and its flags. Profiles (each with the hash of a sample it was computed
 //! from) and process ids are interned with reference counts, so a content
 //! shared by a file and its holders' baselines (the common case) or by several files is
-//! stored once (about 85 bytes per distinct content). Only files created by a process keep
+//! stored once (about 90 bytes per distinct content, [`PROFILE_BYTES`]). Only files created by a process keep
 //! their creator and full path (for [`Verdict::files_created`](crate::Verdict::files_created)), at about 100 bytes more each, while that process is remembered (a forgotten process's files become pre-existing to everyone, and its holds stop counting). An evicted file loses nothing that matters for long: its
 //! baseline is sampled again at its next open. Exited processes are forgotten once they
 //! have no live children and no evidence, after [`Config::dead_ttl_ns`](crate::Config::dead_ttl_ns) (or earlier when
@@ -119,7 +119,14 @@ pub struct EngineStats {
     pub samples_unread: u64,
     /// Bytes of the samples profiled anew (not reused): what content analysis read.
     pub bytes_analysed: u64,
+    /// Distinct content profiles stored now (shared by the files and baselines that have
+    /// them; each costs about [`PROFILE_BYTES`]).
+    pub contents_tracked: usize,
 }
+
+/// Approximate memory of one distinct stored content profile (the profile, its reference
+/// count and sample hash, its index slot).
+pub const PROFILE_BYTES: usize = std::mem::size_of::<Profile>() + 4 + 8 + 5;
 
 const MAX_TOMBS: usize = 64;
 /// A close-after-write reported after the delete of its file is matched with the deleted
@@ -323,6 +330,7 @@ impl Engine {
     pub fn stats(&self) -> EngineStats {
         EngineStats {
             files_tracked: self.files.len(),
+            contents_tracked: self.files.contents(),
             processes_tracked: self.procs.len(),
             ..self.stats
         }

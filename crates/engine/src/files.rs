@@ -447,6 +447,11 @@ impl Files {
         self.len
     }
 
+    /// Distinct profiles stored.
+    pub fn contents(&self) -> usize {
+        self.profiles.items.len() - self.profiles.free.len()
+    }
+
     fn rec_key(&self, r: &Rec) -> FileKey {
         FileKey {
             dev: self.devs[r.dev as usize],

@@ -49,7 +49,7 @@ pub mod stats;
 pub mod verdict;
 
 pub use config::Config;
-pub use engine::{Engine, EngineStats};
+pub use engine::{Engine, EngineStats, PROFILE_BYTES};
 pub use event::{Block, Event, FileKey, Op, ProcId, ProcInfo, Sample, WrittenBlock};
 pub use profile::Profile;
 pub use sniff::{Format, Kind};
