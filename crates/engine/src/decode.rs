@@ -561,18 +561,9 @@ fn has_zero_byte(v: u64) -> bool {
     v.wrapping_sub(0x0101_0101_0101_0101) & !v & 0x8080_8080_8080_8080 != 0
 }
 
-/// Offset of the first byte `b` in `h`, eight bytes at a time.
+/// Offset of the first byte `b` in `h`.
 fn find_byte(h: &[u8], b: u8) -> Option<usize> {
-    let pat = u64::from_le_bytes([b; 8]);
-    let mut i = 0;
-    while i + 8 <= h.len() {
-        let w = u64::from_le_bytes(h[i..i + 8].try_into().unwrap_or([0; 8]));
-        if has_zero_byte(w ^ pat) {
-            break;
-        }
-        i += 8;
-    }
-    h[i..].iter().position(|&c| c == b).map(|p| p + i)
+    memchr::memchr(b, h)
 }
 
 /// Find a verified zlib or gzip stream that starts in `h` at or after `from` and runs to
@@ -712,10 +703,7 @@ fn armour_full(text: &[u8]) -> Option<(Encoding, Vec<u8>)> {
     for line in text.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let trimmed = trim(line);
-        if trimmed.is_empty()
-            || trimmed.starts_with(b"-----")
-            || trimmed.windows(2).any(|w| w == b": ")
-        {
+        if trimmed.is_empty() || trimmed.starts_with(b"-----") || colon_space(trimmed) {
             continue;
         }
         if trimmed.starts_with(b"begin ") {
@@ -800,10 +788,7 @@ fn may_be_armour(text: &[u8]) -> bool {
         rest = next;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let trimmed = trim(line);
-        if trimmed.is_empty()
-            || trimmed.starts_with(b"-----")
-            || trimmed.windows(2).any(|w| w == b": ")
-        {
+        if trimmed.is_empty() || trimmed.starts_with(b"-----") || colon_space(trimmed) {
             continue;
         }
         if trimmed.starts_with(b"begin ") {
@@ -825,17 +810,9 @@ fn may_be_armour(text: &[u8]) -> bool {
 
 /// Does `text` hold a line that [`armour`] takes for a uuencode `begin ` line?
 fn begin_line(text: &[u8]) -> bool {
-    let mut from = 0;
-    while let Some(i) = find_byte(&text[from..], b'b').map(|i| i + from) {
-        from = i + 1;
-        if !text[i..].starts_with(b"begin ") {
-            continue;
-        }
+    for i in memchr::memmem::find_iter(text, b"begin ") {
         // Only (trimmed) whitespace between the start of the line and `begin`.
-        let start = text[..i]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |s| s + 1);
+        let start = memchr::memrchr(b'\n', &text[..i]).map_or(0, |s| s + 1);
         if !text[start..i].iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
@@ -843,11 +820,16 @@ fn begin_line(text: &[u8]) -> bool {
         let line = text[start..end]
             .strip_suffix(b"\r")
             .unwrap_or(&text[start..end]);
-        if !trim(line).windows(2).any(|w| w == b": ") {
+        if !colon_space(trim(line)) {
             return true;
         }
     }
     false
+}
+
+/// Does the line hold `": "` (a `Key: value` header line)?
+fn colon_space(l: &[u8]) -> bool {
+    memchr::memchr_iter(b':', l).any(|i| l.get(i + 1) == Some(&b' '))
 }
 
 fn trim(l: &[u8]) -> &[u8] {
