@@ -397,7 +397,7 @@ pub(crate) struct Files {
     created: Map<u32, Created>,
     /// Creator process id → slots it created (possibly stale: a slot counts only while
     /// its [`Created::creator`] is that id), so that forgetting a process drops its
-    /// creations' paths ([`Files::forget_creator`]).
+    /// creations' paths ([`Files::forget_process`]).
     by_creator: Map<u32, Vec<u32>>,
     /// Per process id: the process was forgotten by the engine. Its holds no longer count
     /// (it closed everything when it exited) and are dropped when the file's holds are
