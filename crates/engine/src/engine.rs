@@ -441,11 +441,7 @@ impl Engine {
             self.stats.profiles_reused += 1;
             return (p, h);
         }
-        self.stats.bytes_analysed += sample
-            .blocks
-            .iter()
-            .map(|b| b.data.len() as u64)
-            .sum::<u64>();
+        self.stats.bytes_analysed += sample.bytes_read();
         (Profile::of(sample), h)
     }
 

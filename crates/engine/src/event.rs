@@ -126,6 +126,11 @@ impl Sample {
         v
     }
 
+    /// Bytes read for this sample (the blocks' lengths; 0 for an unread sample).
+    pub fn bytes_read(&self) -> u64 {
+        self.blocks.iter().map(|b| b.data.len() as u64).sum()
+    }
+
     /// The head block, if any was sampled.
     pub fn head(&self) -> &[u8] {
         self.blocks

@@ -411,6 +411,12 @@ pub(crate) struct Files {
     pool_free: [u32; 2],
 }
 
+/// Is slot `s` (still) a file created by process id `id`? (Entries of
+/// [`Files::by_creator`] go stale when a file changes creator or goes away.)
+fn created_by(created: &Map<u32, Created>, s: u32, id: u32) -> bool {
+    created.get(&s).is_some_and(|c| c.creator == id)
+}
+
 /// Entries of the pool chunk for `n` (> 1) holds, and its size class.
 fn chunk_len(n: usize) -> (usize, usize) {
     if n <= 2 {
@@ -605,7 +611,7 @@ impl Files {
         let v = self.by_creator.entry(id).or_default();
         v.push(s);
         if v.len() >= 64 && v.len().is_power_of_two() {
-            v.retain(|x| created.get(x).is_some_and(|c| c.creator == id));
+            v.retain(|x| created_by(created, *x, id));
             v.sort_unstable();
             v.dedup();
             v.shrink_to(v.len() * 2);
@@ -651,7 +657,7 @@ impl Files {
             return;
         };
         for s in slots {
-            if self.created.get(&s).is_some_and(|c| c.creator == id) {
+            if created_by(&self.created, s, id) {
                 self.created.remove(&s);
                 self.recs[s as usize].flags &= !F_CREATED;
                 self.release_proc(id);

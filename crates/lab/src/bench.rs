@@ -873,11 +873,7 @@ impl Synth {
     /// Cost of content analysis on this pool, in ns per sampled byte: (one counting pass
     /// over the bytes, nothing else; the engine's `Profile::of`). Repeated for ≥ 200 ms.
     fn analysis_ns_per_byte(&self) -> (f64, f64) {
-        let bytes: u64 = self
-            .pool()
-            .flat_map(|s| &s.blocks)
-            .map(|b| b.data.len() as u64)
-            .sum();
+        let bytes: u64 = self.pool().map(Sample::bytes_read).sum();
         let time = |f: &dyn Fn(&Sample) -> u64| {
             let (mut n, mut sink) = (0u64, 0u64);
             let t = Instant::now();
