@@ -20,6 +20,7 @@
 use crate::agent::{Agent, MAX_RENAMES};
 use crate::vaultd::{Miss, MissKind};
 use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use ward_engine::Op;
@@ -135,6 +136,12 @@ impl<S: EventSource> Agent<S> {
 
     /// Answer a request that has waited `waited` since the kernel handed it over.
     pub(crate) fn answer_after(&mut self, p: PermRequest, allow: bool, waited: Duration) {
+        drop(self.answer_keep(p, allow, waited));
+    }
+
+    /// [`Agent::answer_after`], keeping the file's descriptor for reading after the
+    /// answer (`None` when the request had none or the source is closed).
+    fn answer_keep(&mut self, p: PermRequest, allow: bool, waited: Duration) -> Option<OwnedFd> {
         if allow {
             self.stats.allowed += 1;
         } else {
@@ -149,9 +156,12 @@ impl<S: EventSource> Agent<S> {
             waited,
         );
         match self.source.as_mut() {
-            Some(s) => s.answer(p, allow),
+            Some(s) => s.answer_keep(p, allow),
             // The source is closed: dropping the request allows it.
-            None => drop(p),
+            None => {
+                drop(p);
+                None
+            }
         }
     }
 
@@ -201,12 +211,19 @@ impl<S: EventSource> Agent<S> {
         self.cur_time = o.event.time;
         self.metrics.event(kind(&o.event.op));
         if o.deferred.is_some() {
-            // A read-only open: answer first (a read cannot damage), sample after.
-            if let Some(p) = o.perm.take() {
-                self.answer_read(p);
-            }
+            // A read-only open: answer first (a read cannot damage), sample after, through
+            // the request's own descriptor (kept after the answer, and by `hold`).
+            let (fd, hold) = match o.perm.take() {
+                Some(p) => self.answer_read(p),
+                None => (None, None),
+            };
             let engine = &self.engine;
-            o.fill_sample(|file, size| engine.has_sample_profile(file, size));
+            o.fill_sample(fd.as_ref().map(|f| f.as_fd()), |file, size| {
+                engine.has_sample_profile(file, size)
+            });
+            if let (Some((st, path)), Some(fd)) = (hold, fd) {
+                self.hold_fd(st, path, fd);
+            }
         }
         if let Some(r) = self.recorder.as_mut() {
             let _ = serde_json::to_writer(&mut *r, &o.event);
@@ -278,18 +295,20 @@ impl<S: EventSource> Agent<S> {
         }
     }
 
-    /// Answer a read-only open. For an untrusted reader, hold a descriptor of the file
-    /// first (no copy, no link: a link would change the file's link count, which tools
-    /// such as gzip refuse to work with). If the file is then deleted or renamed over, its
-    /// content is copied from this descriptor.
-    fn answer_read(&mut self, p: PermRequest) {
-        match self.decide(&p, Some(false)) {
-            Decision::Deny => self.answer(p, false),
-            Decision::HoldDescriptor => {
-                self.hold(&p);
-                self.answer(p, true);
-            }
-            _ => self.answer(p, true),
-        }
+    /// Answer a read-only open; returns the request's descriptor, and for an untrusted
+    /// reader the file to hold it for ([`Agent::hold_fd`]: no copy, no link, since a link
+    /// would change the file's link count, which tools such as gzip refuse to work with).
+    /// If the file is then deleted or renamed over, its content is copied from it.
+    fn answer_read(
+        &mut self,
+        p: PermRequest,
+    ) -> (Option<OwnedFd>, Option<(ward_sys::fs::Stat, PathBuf)>) {
+        let d = self.decide(&p, Some(false));
+        let hold = match (d, p.stat, &p.path) {
+            (Decision::HoldDescriptor, Some(st), Some(path)) => Some((st, path.clone())),
+            _ => None,
+        };
+        let waited = Duration::from_nanos(self.now().saturating_sub(self.cur_time));
+        (self.answer_keep(p, d != Decision::Deny, waited), hold)
     }
 }

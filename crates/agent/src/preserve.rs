@@ -10,7 +10,8 @@
 use crate::agent::{Agent, Held, CLK_TCK, DOOMED_GRACE, HELD_FOR, MAX_OWNERS};
 use crate::permit::CopyOutcome;
 use crate::vaultd::{Done, Job, PRESERVE_TIMEOUT};
-use std::path::Path;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use ward_engine::ProcId;
 use ward_model::{AgentEvent, RestoreFailed, RestoreStatus, Restored};
@@ -150,6 +151,11 @@ impl<S: EventSource> Agent<S> {
             return;
         };
         let Ok(fd) = p.dup_fd() else { return };
+        self.hold_fd(st, path, fd);
+    }
+
+    /// [`Agent::hold`] with the descriptor given (the answered request's own).
+    pub(crate) fn hold_fd(&mut self, st: ward_sys::fs::Stat, path: PathBuf, fd: OwnedFd) {
         while self.held.len() >= self.max_held {
             match self.held_order.pop_front() {
                 Some((k, _)) => {

@@ -475,7 +475,10 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
             w.beat();
         }
         // Wait for events (or a signal, a vault result, or the 200 ms heartbeat).
-        let stop = {
+        // Which descriptors had something: the source and the vault skip reading the
+        // queues that were empty (each read that only says EAGAIN costs the opener
+        // waiting behind it).
+        let (stop, ready) = {
             let mut fds: Vec<nix::poll::PollFd> = agent
                 .source()
                 .map(|s| s.fds())
@@ -483,6 +486,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
                 .into_iter()
                 .map(|fd| nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN))
                 .collect();
+            let sources = fds.len();
             if let Some(v) = agent.vault() {
                 fds.push(nix::poll::PollFd::new(
                     v.wake.as_fd(),
@@ -494,16 +498,31 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
                 nix::poll::PollFlags::POLLIN,
             ));
             match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(200u16)) {
-                Ok(_) => fds
-                    .last()
-                    .and_then(|f| f.revents())
-                    .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLIN)),
-                Err(nix::errno::Errno::EINTR) => false,
+                Ok(_) => {
+                    let had = |f: &nix::poll::PollFd| f.revents().is_none_or(|r| !r.is_empty());
+                    let stop = fds
+                        .last()
+                        .and_then(|f| f.revents())
+                        .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLIN));
+                    let vault = fds.get(sources..fds.len() - 1).and_then(|v| v.first());
+                    let ready: Vec<bool> = fds[..sources].iter().map(had).collect();
+                    (stop, (ready, vault.map(had)))
+                }
+                // Interrupted: read everything (nothing is known to be empty).
+                Err(nix::errno::Errno::EINTR) => (false, (Vec::new(), None)),
                 Err(e) => break Err(AgentError::runtime(format!("poll: {e}"))),
             }
         };
         if stop {
             break Ok(());
+        }
+        if !ready.0.is_empty() {
+            if let Some(s) = agent.source_mut() {
+                ward_sensor::EventSource::ready(s, &ready.0);
+            }
+        }
+        if let (Some(v), Some(woken)) = (agent.vault(), ready.1) {
+            v.woken(woken);
         }
         if wedge {
             if let Some(Err(e)) = agent.source_mut().map(|s| s.read(&mut obs)) {

@@ -124,6 +124,8 @@ pub struct VaultWorker {
     pub dirs: HashMap<u64, PathBuf>,
     /// The worker thread is gone (it panicked): preservation is off.
     dead: std::cell::Cell<bool>,
+    /// See [`VaultWorker::woken`].
+    woken: std::cell::Cell<bool>,
 }
 
 /// Name of the vault directory.
@@ -195,6 +197,7 @@ impl VaultWorker {
             thread: Some(thread),
             dirs,
             dead: std::cell::Cell::new(false),
+            woken: std::cell::Cell::new(true),
         })
     }
 
@@ -217,8 +220,17 @@ impl VaultWorker {
     pub fn results(&self) -> Vec<Done> {
         use std::io::Read;
         let mut buf = [0u8; 256];
-        while (&self.wake).read(&mut buf).is_ok_and(|n| n > 0) {}
+        if self.woken.replace(true) {
+            while (&self.wake).read(&mut buf).is_ok_and(|n| n > 0) {}
+        }
         self.rx.try_iter().collect()
+    }
+
+    /// Whether the last wait found [`VaultWorker::wake`] readable, told before the next
+    /// [`VaultWorker::results`]: an empty wake socket is not read (results are still
+    /// taken). Untold, it is read.
+    pub fn woken(&self, woken: bool) {
+        self.woken.set(woken);
     }
 
     /// Finish queued work and stop.

@@ -212,6 +212,17 @@ pub trait EventSource {
     fn losses(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
+    /// Answer a permission request and keep the file's descriptor, for reading after the
+    /// answer (a deferred sample, a held copy source). Default: a duplicate of it.
+    fn answer_keep(&mut self, req: PermRequest, allow: bool) -> Option<OwnedFd> {
+        let fd = req.dup_fd().ok();
+        self.answer(req, allow);
+        fd
+    }
+    /// Which of [`EventSource::fds`] (same order) the last wait found readable, told
+    /// before [`EventSource::read`]: a source may skip the queues that had nothing.
+    /// Default: ignored (everything is read).
+    fn ready(&mut self, _ready: &[bool]) {}
 }
 
 impl EventSource for Sensor {
@@ -223,6 +234,15 @@ impl EventSource for Sensor {
     }
     fn answer(&mut self, req: PermRequest, allow: bool) {
         Sensor::answer(self, req, allow)
+    }
+    fn answer_keep(&mut self, req: PermRequest, allow: bool) -> Option<OwnedFd> {
+        Sensor::answer_keep(self, req, allow)
+    }
+    fn ready(&mut self, ready: &[bool]) {
+        // fds(): content, then the pre-content group when there is one.
+        if self.pre.is_some() {
+            self.pre_ready = ready.get(1).copied().unwrap_or(true);
+        }
     }
     fn now(&self) -> u64 {
         Sensor::now(self)
@@ -258,25 +278,32 @@ pub struct Observation {
     pub deferred: Option<Deferred>,
 }
 
-/// A content sample still to read (see [`Observation::deferred`]).
+/// A content sample still to read (see [`Observation::deferred`]), through the
+/// permission request's descriptor once it is answered ([`EventSource::answer_keep`]).
 pub struct Deferred {
-    fd: OwnedFd,
     size: u64,
     /// The file's stamp is the one it had when the sensor last sampled it.
     unchanged: bool,
 }
 
 impl Observation {
-    /// Read the deferred sample (if any) into the event, unless the file is unchanged
-    /// since the sensor last sampled it and `known(file, size)` says the engine still
-    /// holds that sample's profile: then the sample is [`Sample::unchanged`] (no read).
-    pub fn fill_sample(&mut self, known: impl FnOnce(FileKey, u64) -> bool) {
+    /// Read the deferred sample (if any) through `fd` (the answered request's) into the
+    /// event, unless the file is unchanged since the sensor last sampled it and
+    /// `known(file, size)` says the engine still holds that sample's profile: then the
+    /// sample is [`Sample::unchanged`] (no read). Without `fd` it stays empty.
+    pub fn fill_sample(
+        &mut self,
+        fd: Option<BorrowedFd<'_>>,
+        known: impl FnOnce(FileKey, u64) -> bool,
+    ) {
         if let Some(d) = self.deferred.take() {
             if let Op::Open { sample, file, .. } = &mut self.event.op {
                 *sample = if d.unchanged && known(*file, d.size) {
                     Sample::unchanged(d.size)
+                } else if let Some(fd) = fd {
+                    read_sample(fd, d.size)
                 } else {
-                    read_sample(d.fd.as_fd(), d.size)
+                    Sample::default()
                 };
             }
         }
@@ -333,6 +360,14 @@ pub struct Sensor {
     /// sampled: a read-only open of a file with the same stamp needs no new sample if the
     /// engine still holds that sample's profile ([`Observation::fill_sample`]).
     stamps: HashMap<FileKey, u64>,
+    /// Kept `/proc/TID/syscall` files (an open's flags, a pre-content access's kind).
+    syscalls: procs::SyscallFiles,
+    /// Files given a pre-content ignore mark since they were last watched: their next
+    /// opens need no new mark. (A mark the kernel evicted with its inode, or an inode
+    /// number reused, shows up as a pre-content event, which marks the file again.)
+    quieted: std::collections::HashSet<FileKey>,
+    /// Whether the pre-content group may have events (see [`EventSource::ready`]).
+    pre_ready: bool,
 }
 
 /// Stamps kept at most (then forgotten all at once: a forgotten file is sampled again).
@@ -595,6 +630,9 @@ impl Sensor {
             denied: Default::default(),
             watched: HashMap::new(),
             stamps: HashMap::new(),
+            syscalls: procs::SyscallFiles::default(),
+            quieted: Default::default(),
+            pre_ready: true,
             pre,
         })
     }
@@ -672,18 +710,24 @@ impl Sensor {
     }
 
     /// Answer a permission event.
-    pub fn answer(&mut self, mut req: PermRequest, allow: bool) {
-        if let Some(fd) = req.fd.take() {
-            if let Err(e) = self.content.respond(fd.as_raw_fd(), allow) {
-                self.stats.errors += 1;
-                tracing::debug!("answering permission event: {e}");
-            }
-            if allow {
-                self.stats.perm_allowed += 1;
-            } else {
-                self.stats.perm_denied += 1;
-            }
+    pub fn answer(&mut self, req: PermRequest, allow: bool) {
+        drop(self.answer_keep(req, allow));
+    }
+
+    /// Answer a permission event and return the file's descriptor (the event's own), for
+    /// reading after the answer.
+    pub fn answer_keep(&mut self, mut req: PermRequest, allow: bool) -> Option<OwnedFd> {
+        let fd = req.fd.take()?;
+        if let Err(e) = self.content.respond(fd.as_raw_fd(), allow) {
+            self.stats.errors += 1;
+            tracing::debug!("answering permission event: {e}");
         }
+        if allow {
+            self.stats.perm_allowed += 1;
+        } else {
+            self.stats.perm_denied += 1;
+        }
+        Some(fd)
     }
 
     /// Read everything pending (without blocking) and append observations in order:
@@ -694,7 +738,9 @@ impl Sensor {
         // Pre-content events first: each holds a reader or writer of a watched file, and
         // each is answered here, after bounded work. (Their records are complete before the
         // close-write of the same file is read: the write waited for the answer.)
-        self.drain_pre();
+        if std::mem::replace(&mut self.pre_ready, true) {
+            self.drain_pre();
+        }
         let mut content_raw = Vec::new();
         loop {
             let n = self.content.read(&mut self.buf)?;
@@ -711,7 +757,7 @@ impl Sensor {
                     }
                 }
             }
-            if content_raw.len() > 4096 {
+            if content_raw.len() > 4096 || drained(n, self.buf.len()) {
                 break;
             }
         }
@@ -724,6 +770,9 @@ impl Sensor {
                     break;
                 }
                 names_raw.extend(decode::events(&self.buf[..n]).filter_map(Result::ok));
+                if drained(n, self.buf.len()) {
+                    break;
+                }
             }
         }
         let time = self.now();
@@ -735,6 +784,7 @@ impl Sensor {
         }
         self.connect_events(time, out);
         for id in self.procs.take_exits() {
+            self.syscalls.forget(id.pid);
             if self.denied.remove(&id.pid) {
                 // A reused pid must not inherit the refusal.
                 if let Some(c) = self.connects.as_mut() {
@@ -875,7 +925,7 @@ impl Sensor {
         if self.deny_write.iter().any(|d| under(&path, d)) {
             // ward's vault: nobody else writes there, and nothing there is analysed.
             let Some(mut r) = req else { return };
-            let write = procs::open_write_intent(ev.pid as u32);
+            let write = self.syscalls.open_write_intent(ev.pid as u32);
             r.fd = Some(fd);
             if write != Some(false) {
                 tracing::warn!(
@@ -885,7 +935,7 @@ impl Sensor {
                 );
             }
             if let Some(fd) = &r.fd {
-                self.quiet(fd.as_fd());
+                self.quiet_fd(fd.as_fd());
             }
             return self.answer(r, write == Some(false));
         }
@@ -910,7 +960,7 @@ impl Sensor {
             ino: st.ino,
         };
         let write = if is_perm && st.size > 0 {
-            procs::open_write_intent(ev.pid as u32)
+            self.syscalls.open_write_intent(ev.pid as u32)
         } else {
             None
         };
@@ -919,7 +969,7 @@ impl Sensor {
         if is_perm && write == Some(true) {
             self.watch(file, fd.as_fd());
         } else if is_perm {
-            self.quiet(fd.as_fd());
+            self.quiet(file, fd.as_fd());
         } else if !is_perm && !closed {
             // FAN_MODIFY of a watched file: sample it, within the budget.
             if !self.modify_due(file, fd.as_fd(), time) {
@@ -931,7 +981,7 @@ impl Sensor {
         } else if let Some(w) = closed.then(|| self.watched.remove(&file)).flatten() {
             self.unwatch(fd.as_fd());
             if w.pre {
-                self.quiet(fd.as_fd());
+                self.quiet(file, fd.as_fd());
             }
             written = written_blocks(&w.ranges, fd.as_fd());
         }
@@ -964,11 +1014,10 @@ impl Sensor {
         } else {
             self.stamps.remove(&file)
         };
-        let (sample, deferred) = match (is_perm, write, fd.try_clone()) {
-            (true, Some(false), Ok(dup)) => (
+        let (sample, deferred) = match (is_perm, write) {
+            (true, Some(false)) => (
                 Sample::default(),
                 Some(Deferred {
-                    fd: dup,
                     size: st.size,
                     unchanged: last == Some(stamp),
                 }),
@@ -1010,7 +1059,7 @@ impl Sensor {
             return;
         }
         if !self.caps.modify_samples || self.watched.len() >= MAX_WATCHED {
-            return self.quiet(fd);
+            return self.quiet(file, fd);
         }
         let flags = fan::FAN_MARK_ADD | fan::FAN_MARK_INODE;
         match self.content.mark_fd(flags, fan::FAN_MODIFY, fd) {
@@ -1025,6 +1074,9 @@ impl Sensor {
                         Err(e) => e.raw_os_error() == Some(libc::ENOENT),
                     }
                 });
+                if pre {
+                    self.quieted.remove(&file);
+                }
                 self.watched.insert(
                     file,
                     Watched {
@@ -1039,7 +1091,7 @@ impl Sensor {
             Err(e) => {
                 self.stats.errors += 1;
                 tracing::debug!("FAN_MODIFY mark: {e}");
-                self.quiet(fd);
+                self.quiet(file, fd);
             }
         }
     }
@@ -1047,21 +1099,33 @@ impl Sensor {
     /// Silence the pre-content events of the file `fd` refers to (an evictable ignore
     /// mark), unless it is a watched write-open whose writes are being recorded. Called
     /// while the opener waits in `FAN_OPEN_PERM`, so it holds before any read or write.
-    fn quiet(&mut self, fd: BorrowedFd<'_>) {
+    fn quiet(&mut self, file: FileKey, fd: BorrowedFd<'_>) {
         let Some(g) = &self.pre else { return };
-        if !self.watched.is_empty() {
-            if let Ok(st) = ward_sys::fs::fstat(fd) {
-                let k = FileKey {
-                    dev: st.dev,
-                    ino: st.ino,
-                };
-                if self.watched.get(&k).is_some_and(|w| w.pre) {
-                    return;
-                }
-            }
+        if self.watched.get(&file).is_some_and(|w| w.pre) || self.quieted.contains(&file) {
+            return;
         }
-        if let Err(e) = g.mark_fd(QUIET_FLAGS, fan::FAN_PRE_ACCESS, fd) {
-            tracing::debug!("pre-content ignore mark: {e}");
+        match g.mark_fd(QUIET_FLAGS, fan::FAN_PRE_ACCESS, fd) {
+            Ok(()) => {
+                if self.quieted.len() >= MAX_STAMPS {
+                    self.quieted.clear();
+                }
+                self.quieted.insert(file);
+            }
+            Err(e) => tracing::debug!("pre-content ignore mark: {e}"),
+        }
+    }
+
+    /// [`Sensor::quiet`] for a file not examined yet (its key read from the descriptor).
+    fn quiet_fd(&mut self, fd: BorrowedFd<'_>) {
+        if self.pre.is_none() {
+            return;
+        }
+        if let Ok(st) = ward_sys::fs::fstat(fd) {
+            let file = FileKey {
+                dev: st.dev,
+                ino: st.ino,
+            };
+            self.quiet(file, fd);
         }
     }
 
@@ -1093,6 +1157,7 @@ impl Sensor {
             for ev in evs {
                 self.pre_event(ev);
             }
+            let done = drained(n, buf.len());
             if let Some(e) = broken {
                 // The events after an undecodable one cannot be answered one by one:
                 // closing the group makes the kernel allow all of them (and drops its
@@ -1107,6 +1172,9 @@ impl Sensor {
                 for w in self.watched.values_mut() {
                     w.pre = false;
                 }
+            }
+            if done {
+                break;
             }
         }
         self.buf = buf;
@@ -1142,15 +1210,23 @@ impl Sensor {
             dev: st.dev,
             ino: st.ino,
         };
-        let Some(w) = self.watched.get_mut(&file).filter(|w| w.pre) else {
+        if !self.watched.get(&file).is_some_and(|w| w.pre) {
+            // Not a watched write-open: its ignore mark is missing (evicted with the
+            // inode, or the inode number was reused). Put it back.
+            self.quieted.remove(&file);
+            self.quiet(file, fd);
             return;
-        };
+        }
         // `pid` is the thread (FAN_REPORT_TID): ward's own I/O is not the writer's.
         let tid = ev.pid as u32;
         if Path::new(&format!("/proc/self/task/{tid}")).exists() {
             return;
         }
-        let done = if procs::access_is_read(tid) {
+        let is_read = self.syscalls.access_is_read(tid);
+        let Some(w) = self.watched.get_mut(&file) else {
+            return;
+        };
+        let done = if is_read {
             w.reads += 1;
             w.reads >= PRE_READS
         } else {
@@ -1165,11 +1241,7 @@ impl Sensor {
         };
         if done {
             w.pre = false;
-            if let Some(g) = &self.pre {
-                if let Err(e) = g.mark_fd(QUIET_FLAGS, fan::FAN_PRE_ACCESS, fd) {
-                    tracing::debug!("pre-content ignore mark: {e}");
-                }
-            }
+            self.quiet(file, fd);
         }
     }
 
@@ -1202,7 +1274,7 @@ impl Sensor {
 
     fn allow_with(&mut self, req: Option<PermRequest>, fd: OwnedFd) {
         if let Some(mut r) = req {
-            self.quiet(fd.as_fd());
+            self.quiet_fd(fd.as_fd());
             r.fd = Some(fd);
             self.answer(r, true);
         }
@@ -1297,6 +1369,14 @@ impl Sensor {
         }
         Some(dir.join(name))
     }
+}
+
+/// Whether a fanotify read of `n` bytes into a buffer of `cap` emptied the queue: the
+/// kernel copies whole events while they fit, so a read that left room for the largest
+/// event (metadata, a file handle and a name: well under 4 KiB) took everything queued.
+/// Saves the read that would only say `EAGAIN`.
+fn drained(n: usize, cap: usize) -> bool {
+    n + 4096 <= cap
 }
 
 fn strip_deleted(p: PathBuf) -> PathBuf {

@@ -309,30 +309,83 @@ impl ProcTable {
 /// `Some(false)` for a read-only open, `None` when it cannot be told (`openat2`, whose
 /// flags are behind a pointer; io_uring; the process is gone).
 pub fn open_write_intent(pid: u32) -> Option<bool> {
-    if let Some(w) = std::fs::read_to_string(format!("/proc/{pid}/syscall"))
-        .ok()
-        .and_then(|s| parse_open_syscall(&s))
-    {
-        return w;
-    }
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut found = None;
-    for t in tasks.flatten() {
-        let tid = t.file_name();
-        if tid.to_str() == Some(&pid.to_string()) {
-            continue;
+    SyscallFiles::default().open_write_intent(pid)
+}
+
+/// Open `/proc/TID/syscall` files, kept between events: a process that opens thousands of
+/// files costs one `pread` per open instead of open, stat, two reads and a close. A kept
+/// file names the task it was opened for: once that task is gone it reads as an error
+/// (`ESRCH`), never as another process that reused the pid, and is opened again.
+#[derive(Default)]
+pub struct SyscallFiles {
+    files: HashMap<u32, std::fs::File>,
+}
+
+/// Syscall files kept at most (then all are closed and reopened as needed).
+const MAX_SYSCALL_FILES: usize = 256;
+
+impl SyscallFiles {
+    /// See the free function [`open_write_intent`].
+    pub fn open_write_intent(&mut self, pid: u32) -> Option<bool> {
+        if let Some(w) = self.line(pid).and_then(|s| parse_open_syscall(&s)) {
+            return w;
         }
-        if let Some(w) = std::fs::read_to_string(t.path().join("syscall"))
-            .ok()
-            .and_then(|s| parse_open_syscall(&s))
-        {
-            match w {
-                Some(true) | None => return w,
-                Some(false) => found = Some(Some(false)),
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+        let mut found = None;
+        for t in tasks.flatten() {
+            let tid = t.file_name();
+            if tid.to_str() == Some(&pid.to_string()) {
+                continue;
+            }
+            if let Some(w) = std::fs::read_to_string(t.path().join("syscall"))
+                .ok()
+                .and_then(|s| parse_open_syscall(&s))
+            {
+                match w {
+                    Some(true) | None => return w,
+                    Some(false) => found = Some(Some(false)),
+                }
             }
         }
+        found.flatten()
     }
-    found.flatten()
+
+    /// See the free function [`access_is_read`].
+    pub fn access_is_read(&mut self, tid: u32) -> bool {
+        self.line(tid).is_some_and(|s| parse_read_syscall(&s))
+    }
+
+    /// Forget the file of `pid` (it exited).
+    pub fn forget(&mut self, pid: u32) {
+        self.files.remove(&pid);
+    }
+
+    /// The current `/proc/TID/syscall` line of `tid` (opened again once if the kept file
+    /// no longer reads).
+    fn line(&mut self, tid: u32) -> Option<String> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 512];
+        for fresh in [false, true] {
+            if fresh || !self.files.contains_key(&tid) {
+                self.files.remove(&tid);
+                if self.files.len() >= MAX_SYSCALL_FILES {
+                    self.files.clear();
+                }
+                let f = std::fs::File::open(format!("/proc/{tid}/syscall")).ok()?;
+                self.files.insert(tid, f);
+            }
+            let f = self.files.get(&tid)?;
+            match f.read_at(&mut buf, 0) {
+                Ok(n) if n > 0 => {
+                    return std::str::from_utf8(&buf[..n]).ok().map(str::to_owned);
+                }
+                _ => {
+                    self.files.remove(&tid);
+                }
+            }
+        }
+        None
+    }
 }
 
 /// Parse one `/proc/TID/syscall` line. Outer `None`: the thread is not in an open call.
@@ -381,6 +434,34 @@ pub fn parse_read_syscall(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_syscall_files_read_again_and_never_outlive_their_task() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        let pid = child.id();
+        let mut files = SyscallFiles::default();
+        // The child is in a sleep call; each read of the kept file is a fresh line.
+        let mut lines = Vec::new();
+        for _ in 0..50 {
+            lines = (0..3).filter_map(|_| files.line(pid)).collect();
+            if lines.iter().all(|l| !l.starts_with("running")) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(lines.len(), 3, "three reads of one kept file: {lines:?}");
+        assert!(lines.iter().all(|l| l == &lines[0]), "{lines:?}");
+        assert_eq!(files.files.len(), 1);
+        assert_eq!(files.open_write_intent(pid), None, "not in an open call");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Gone: the kept file fails, the pid cannot be opened again, nothing is kept.
+        assert_eq!(files.line(pid), None);
+        assert!(files.files.is_empty());
+    }
 
     #[test]
     fn parses_read_syscalls() {
