@@ -307,17 +307,20 @@ impl<S: EventSource> Agent<S> {
         self.pending.len()
     }
 
-    /// Read everything the source has now and handle it.
-    pub fn poll_source(&mut self, buf: &mut Vec<Observation>) {
+    /// Read everything the source has now and handle it; returns how many observations
+    /// were handled.
+    pub fn poll_source(&mut self, buf: &mut Vec<Observation>) -> usize {
         if let Some(s) = self.source.as_mut() {
             if let Err(e) = s.read(buf) {
                 tracing::error!("reading events: {e}");
             }
         }
+        let n = buf.len();
         for o in buf.drain(..) {
             self.handle(o);
         }
         self.after_batch();
+        n
     }
 
     /// Work due after each batch of observations: copies of deleted files of suspicious

@@ -202,6 +202,7 @@ fn start_smb(cfg: &Config, store: &StoreWorker, warnings: &mut Vec<String>) -> S
 /// Run `ward protect` until SIGTERM/SIGINT.
 pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
     let cfg = opts.cfg;
+    let busy_poll = Duration::from_micros(cfg.busy_poll_us);
     let paths = check_paths(&opts.paths)?;
     if !nix::unistd::geteuid().is_root() {
         return Err(AgentError::usage(
@@ -470,6 +471,9 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
     // Fault injection for the watchdog test: block the main loop at the first event, as a
     // deadlock would. Only read from the environment, never from config.
     let wedge = std::env::var_os("WARD_FAULT").is_some_and(|v| v == "wedge");
+    // Whether the last pass handled events (then the wait polls without sleeping first,
+    // for `busy_poll_us`).
+    let mut busy = false;
     let result = loop {
         if let Some(w) = watchdog.as_mut() {
             w.beat();
@@ -497,7 +501,21 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
                 sig_r.as_fd(),
                 nix::poll::PollFlags::POLLIN,
             ));
-            match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(200u16)) {
+            let mut polled = Ok(0);
+            if busy && !busy_poll.is_zero() {
+                let since = Instant::now();
+                loop {
+                    polled = nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO);
+                    if !matches!(polled, Ok(0)) || since.elapsed() >= busy_poll {
+                        break;
+                    }
+                    std::hint::spin_loop();
+                }
+            }
+            if matches!(polled, Ok(0)) {
+                polled = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(200u16));
+            }
+            match polled {
                 Ok(_) => {
                     let had = |f: &nix::poll::PollFd| f.revents().is_none_or(|r| !r.is_empty());
                     let stop = fds
@@ -535,7 +553,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
                 }
             }
         }
-        agent.poll_source(&mut obs);
+        busy = agent.poll_source(&mut obs) > 0;
         if last_tick.elapsed() >= Duration::from_secs(1) {
             agent.tick();
             agent.follow_wall_clock();

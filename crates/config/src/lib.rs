@@ -14,7 +14,7 @@
 //!
 //! # Canonical spelling
 //! Top level: `paths`, `mode`, `exclude`, `damage_threshold`, `decoys`, `kill`,
-//! `boundary_programs`, `trusted_programs`, `trust_after_secs`, then the arrays of
+//! `boundary_programs`, `trusted_programs`, `trust_after_secs`, `busy_poll_us`, then the arrays of
 //! tables `[[path]]` and `[[exclude_program]]` and the sections `[vault]`, `[smb]`,
 //! `[worm]`, `[outputs]` (`[outputs.file]`, `[outputs.syslog]`, `[outputs.webhook]`),
 //! `[console]`. `packaging/ward.toml` (the package's `/etc/ward/ward.toml`; `contrib/ward.toml`

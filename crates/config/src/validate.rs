@@ -244,6 +244,13 @@ pub(crate) fn validate(c: &Config, world_readable: bool) -> Vec<Problem> {
         31_536_000,
         "seconds (0 = off)",
     );
+    k.range(
+        &["busy_poll_us"],
+        c.busy_poll_us,
+        0,
+        1000,
+        "microseconds (0 = never poll without sleeping)",
+    );
     k.programs("trusted_programs", &c.trusted_programs);
     k.programs("boundary_programs", &c.boundary_programs);
 

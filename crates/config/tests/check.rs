@@ -428,6 +428,8 @@ url = \"http://console:8443\"
     // isolate_on_worm is fine here: management addresses are given (though bad).
     let r = one_reason("damage_threshold = 1001\n");
     assert!(r.contains("from 1 to 1000"), "{r}");
+    let r = one_reason("busy_poll_us = 1001\n");
+    assert!(r.contains("from 0 to 1000"), "{r}");
     let r = one_reason("[worm]\nisolate_on_worm = true\n");
     assert!(r.contains("management_addresses"), "{r}");
     let r = one_reason("[outputs.syslog]\ntransport = \"tcp\"\naddress = \"siem\"\n");
