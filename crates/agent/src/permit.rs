@@ -130,8 +130,12 @@ impl<S: EventSource> Agent<S> {
 
     /// Answer a permission request (every answer goes through here).
     pub(crate) fn answer(&mut self, p: PermRequest, allow: bool) {
-        let waited = Duration::from_nanos(self.now().saturating_sub(self.cur_time));
-        self.answer_after(p, allow, waited);
+        self.answer_after(p, allow, self.waited());
+    }
+
+    /// How long the request of the event being handled has waited.
+    fn waited(&self) -> Duration {
+        Duration::from_nanos(self.now().saturating_sub(self.cur_time))
     }
 
     /// Answer a request that has waited `waited` since the kernel handed it over.
@@ -308,7 +312,9 @@ impl<S: EventSource> Agent<S> {
             (Decision::HoldDescriptor, Some(st), Some(path)) => Some((st, path.clone())),
             _ => None,
         };
-        let waited = Duration::from_nanos(self.now().saturating_sub(self.cur_time));
-        (self.answer_keep(p, d != Decision::Deny, waited), hold)
+        (
+            self.answer_keep(p, d != Decision::Deny, self.waited()),
+            hold,
+        )
     }
 }

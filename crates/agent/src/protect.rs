@@ -482,7 +482,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
         // Which descriptors had something: the source and the vault skip reading the
         // queues that were empty (each read that only says EAGAIN costs the opener
         // waiting behind it).
-        let (stop, ready) = {
+        let (stop, ready, vault_woken) = {
             let mut fds: Vec<nix::poll::PollFd> = agent
                 .source()
                 .map(|s| s.fds())
@@ -491,6 +491,7 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
                 .map(|fd| nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN))
                 .collect();
             let sources = fds.len();
+            let vault_at = agent.vault().map(|_| sources);
             if let Some(v) = agent.vault() {
                 fds.push(nix::poll::PollFd::new(
                     v.wake.as_fd(),
@@ -522,24 +523,23 @@ pub fn run(opts: ProtectOptions) -> Result<(), AgentError> {
                         .last()
                         .and_then(|f| f.revents())
                         .is_some_and(|r| r.contains(nix::poll::PollFlags::POLLIN));
-                    let vault = fds.get(sources..fds.len() - 1).and_then(|v| v.first());
                     let ready: Vec<bool> = fds[..sources].iter().map(had).collect();
-                    (stop, (ready, vault.map(had)))
+                    (stop, ready, vault_at.map(|i| had(&fds[i])))
                 }
                 // Interrupted: read everything (nothing is known to be empty).
-                Err(nix::errno::Errno::EINTR) => (false, (Vec::new(), None)),
+                Err(nix::errno::Errno::EINTR) => (false, Vec::new(), None),
                 Err(e) => break Err(AgentError::runtime(format!("poll: {e}"))),
             }
         };
         if stop {
             break Ok(());
         }
-        if !ready.0.is_empty() {
+        if !ready.is_empty() {
             if let Some(s) = agent.source_mut() {
-                ward_sensor::EventSource::ready(s, &ready.0);
+                ward_sensor::EventSource::ready(s, &ready);
             }
         }
-        if let (Some(v), Some(woken)) = (agent.vault(), ready.1) {
+        if let (Some(v), Some(woken)) = (agent.vault(), vault_woken) {
             v.woken(woken);
         }
         if wedge {

@@ -300,18 +300,6 @@ impl ProcTable {
     }
 }
 
-/// Does `pid` intend to write the file it is opening right now?
-///
-/// While a process waits in a fanotify permission event for an open, the open's flags are
-/// visible in `/proc/PID/syscall` (`257 dirfd path flags mode ...` for `openat`, `2 path
-/// flags mode` for `open`). Without `FAN_REPORT_TID` the event names the process, not the
-/// thread, so every thread is checked. `Some(true)` for write access or `O_TRUNC`,
-/// `Some(false)` for a read-only open, `None` when it cannot be told (`openat2`, whose
-/// flags are behind a pointer; io_uring; the process is gone).
-pub fn open_write_intent(pid: u32) -> Option<bool> {
-    SyscallFiles::default().open_write_intent(pid)
-}
-
 /// Open `/proc/TID/syscall` files, kept between events: a process that opens thousands of
 /// files costs one `pread` per open instead of open, stat, two reads and a close. A kept
 /// file names the task it was opened for: once that task is gone it reads as an error
@@ -325,7 +313,14 @@ pub struct SyscallFiles {
 const MAX_SYSCALL_FILES: usize = 256;
 
 impl SyscallFiles {
-    /// See the free function [`open_write_intent`].
+    /// Does `pid` intend to write the file it is opening right now?
+    ///
+    /// While a process waits in a fanotify permission event for an open, the open's flags
+    /// are visible in `/proc/PID/syscall` (`257 dirfd path flags mode ...` for `openat`,
+    /// `2 path flags mode` for `open`). Without `FAN_REPORT_TID` the event names the
+    /// process, not the thread, so every thread is checked. `Some(true)` for write access
+    /// or `O_TRUNC`, `Some(false)` for a read-only open, `None` when it cannot be told
+    /// (`openat2`, whose flags are behind a pointer; io_uring; the process is gone).
     pub fn open_write_intent(&mut self, pid: u32) -> Option<bool> {
         if let Some(w) = self.line(pid).and_then(|s| parse_open_syscall(&s)) {
             return w;
@@ -350,7 +345,12 @@ impl SyscallFiles {
         found.flatten()
     }
 
-    /// See the free function [`access_is_read`].
+    /// Is thread `tid`, held in a pre-content permission event, *reading* its file?
+    ///
+    /// `FAN_PRE_ACCESS` does not say read or write; the blocked thread's
+    /// `/proc/TID/syscall` does (`read`, `pread64`, `readv`, `preadv`, `preadv2`). `false`
+    /// for writes and for anything that cannot be told (a page fault, `sendfile`,
+    /// `splice`, `copy_file_range`, the thread is gone): those count as possible writes.
     pub fn access_is_read(&mut self, tid: u32) -> bool {
         self.line(tid).is_some_and(|s| parse_read_syscall(&s))
     }
@@ -389,7 +389,7 @@ impl SyscallFiles {
 }
 
 /// Parse one `/proc/TID/syscall` line. Outer `None`: the thread is not in an open call.
-/// Inner value as for [`open_write_intent`].
+/// Inner value as for [`SyscallFiles::open_write_intent`].
 pub fn parse_open_syscall(line: &str) -> Option<Option<bool>> {
     let mut it = line.split_whitespace();
     let nr: i64 = it.next()?.parse().ok()?;
@@ -409,19 +409,7 @@ pub fn parse_open_syscall(line: &str) -> Option<Option<bool>> {
     Some(Some(flags & O_ACCMODE != 0 || flags & O_TRUNC != 0))
 }
 
-/// Is thread `tid`, held in a pre-content permission event, *reading* its file?
-///
-/// `FAN_PRE_ACCESS` does not say read or write; the blocked thread's `/proc/TID/syscall`
-/// does (`read`, `pread64`, `readv`, `preadv`, `preadv2`). `false` for writes and for
-/// anything that cannot be told (a page fault, `sendfile`, `splice`, `copy_file_range`,
-/// the thread is gone): those count as possible writes.
-pub fn access_is_read(tid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{tid}/syscall"))
-        .ok()
-        .is_some_and(|s| parse_read_syscall(&s))
-}
-
-/// See [`access_is_read`]: whether a `/proc/TID/syscall` line is a read call.
+/// See [`SyscallFiles::access_is_read`]: whether a `/proc/TID/syscall` line is a read call.
 pub fn parse_read_syscall(line: &str) -> bool {
     // x86_64 numbers, like `parse_open_syscall`.
     const READS: [i64; 5] = [0, 17, 19, 295, 327];
